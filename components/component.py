@@ -19,6 +19,9 @@ class Component:
 
     #: Name the component joins the bus under (unique within a run).
     component_id: str = ""
+    #: A raw component gets undecoded payloads through `on_raw` (the recorder stores msgpack
+    #: records as rows without building event objects).
+    wants_raw: bool = False
 
     def __init__(self) -> None:
         self._outbox: list[EventBase] = []
@@ -40,6 +43,12 @@ class Component:
 
     def on_event(self, event: EventBase) -> None:
         """One delivered event."""
+
+    def on_raw(self, topic: str, payload: bytes) -> None:
+        """One delivered message, undecoded (only when `wants_raw`)."""
+
+    def tick(self) -> None:
+        """Called when no message arrived for a while (time-based work such as flushing)."""
 
     def emit(self, event: EventBase) -> None:
         self._outbox.append(event)

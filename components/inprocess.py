@@ -1,0 +1,66 @@
+"""Runs components in one process: a synchronous FIFO dispatcher with the bus's delivery rules.
+
+A message goes to every component whose prefix matches its topic, in the order the components were
+added; what a component emits is queued behind everything already queued. That is one of the
+orders the multi-process bus can produce, and the components are deterministic under any of them,
+so both modes record the same events. It is also the no-IPC baseline of the benchmark.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from components import codec
+from components.component import Component
+from components.events import EventBase
+
+
+class InProcessDispatcher:
+    def __init__(self, components: Iterable[Component]) -> None:
+        self.components = list(components)
+        self._queue: deque[tuple[str, list[EventBase]]] = deque()
+        self._routes: dict[str, list[Component]] = {}
+        self._prefixes = [(c, tuple(c.subscriptions())) for c in self.components]
+        self.delivered = 0
+
+    def _targets(self, topic: str) -> list[Component]:
+        targets = self._routes.get(topic)
+        if targets is None:
+            targets = [c for c, prefixes in self._prefixes if topic.startswith(prefixes)]
+            self._routes[topic] = targets
+        return targets
+
+    def start(self) -> None:
+        for c in self.components:
+            c.start()
+            self._enqueue(c.drain())
+        self.run_until_idle()
+
+    def stop(self) -> None:
+        for c in self.components:
+            c.stop()
+            self._enqueue(c.drain())
+        self.run_until_idle()
+
+    def _enqueue(self, events: list[EventBase]) -> None:
+        if events:
+            self._queue.extend(codec.group_by_topic(events))
+
+    def publish(self, topic: str, events: list[EventBase]) -> None:
+        self._queue.append((topic, events))
+
+    def run_until_idle(self) -> None:
+        """Deliver until nothing is queued (the in-process idle barrier)."""
+        queue = self._queue
+        while queue:
+            topic, events = queue.popleft()
+            for c in self._targets(topic):
+                self.delivered += 1
+                if c.wants_raw:
+                    c.on_raw(topic, codec.encode(events))
+                else:
+                    c.on_message(topic, events)
+                    out = c.drain()
+                    if out:
+                        queue.extend(codec.group_by_topic(out))

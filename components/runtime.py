@@ -1,0 +1,216 @@
+"""The process runtime: runs one component (or the datafeed) on the bus in its own process.
+
+    python -m components.runtime --run-dir DIR --name NAME --spec JSON [--role component|datafeed]
+
+It rebuilds the configured class from its spec (components.spec), joins the bus, and then loops:
+receive what is queued, decode, dispatch, publish what the component emitted, acknowledge once the
+queue is drained (after the outputs, on the same connection: the idle-barrier invariant 3).
+An exception in component code is written with its traceback to `DIR/errors/NAME.txt`, reported
+to the bus (so the barrier fails at once instead of timing out) and ends the process with status 1.
+SIGTERM/SIGINT or a stop request from the bus end it gracefully: `stop()` runs (the recorder
+flushes), the member leaves, status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from components import codec
+from components.component import Component
+from components.spec import build_class
+
+EXIT_OK = 0
+EXIT_COMPONENT_ERROR = 1
+EXIT_BARRIER_FAILED = 3
+TICK_S = 0.2
+PROGRESS_EVERY_S = 0.25
+
+
+class _Stop:
+    """Set by SIGTERM/SIGINT; the loops check it at least every TICK_S."""
+
+    requested = False
+
+    @classmethod
+    def install(cls) -> None:
+        def handler(signum: int, frame: Any) -> None:
+            cls.requested = True
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when its parent dies, so no run leaves orphans."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def publish_outbox(client: Any, component: Component) -> int:
+    out = component.drain()
+    if not out:
+        return 0
+    for topic, batch in codec.group_by_topic(out):
+        client.publish(topic, codec.encode(batch))
+    return len(out)
+
+
+def serve(
+    component: Component,
+    client: Any,
+    *,
+    tracked: bool = True,
+    trailing: bool = False,
+    critical: bool = True,
+    should_stop: Callable[[], bool] = lambda: _Stop.requested,
+    on_decode_error: Callable[[Exception], None] | None = None,
+) -> None:
+    """Join and dispatch until stopped; raises whatever the component raises."""
+    client.join(component.subscriptions(), tracked=tracked, trailing=trailing, critical=critical)
+    component.start()
+    publish_outbox(client, component)
+    raw = component.wants_raw
+    parent = os.getppid()
+    while not should_stop() and not client.stop_requested:
+        messages = client.recv(TICK_S)
+        if not messages:
+            component.tick()
+            publish_outbox(client, component)
+            if os.getppid() != parent:
+                break
+            continue
+        for topic, payload in messages:
+            if raw:
+                component.on_raw(topic, payload)
+                continue
+            try:
+                events = codec.decode(topic, payload)
+            except codec.DecodeError as exc:
+                print(f"{client.name}: {exc}", file=sys.stderr)
+                if on_decode_error:
+                    on_decode_error(exc)
+                continue
+            component.on_message(topic, events)
+            publish_outbox(client, component)
+        client.ack()
+    component.stop()
+    publish_outbox(client, component)
+
+
+def write_progress(path: Path, sent: int, total: int, started: float, done: bool = False) -> None:
+    elapsed = max(time.monotonic() - started, 1e-9)
+    data = {"bars_sent": sent, "bars_total": total, "elapsed_s": elapsed, "done": done, "pid": os.getpid()}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def replay(
+    datafeed: Any,
+    client: Any,
+    *,
+    barrier_timeout: float,
+    progress_path: Path | None = None,
+    should_stop: Callable[[], bool] = lambda: _Stop.requested,
+) -> bool:
+    """Publish a timestamp's bars, wait for the barrier, repeat; True when the replay completed."""
+    client.join([], tracked=False)
+    total = datafeed.total_bars
+    started = time.monotonic()
+    last_report = 0.0
+    sent = 0
+    for bars in datafeed.timestamps():
+        if should_stop() or client.stop_requested:
+            return False
+        client.publish(codec.FEED_TOPIC, codec.encode(bars))
+        client.wait_until_idle(barrier_timeout, include_trailing=False)
+        sent += len(bars)
+        if progress_path is not None and time.monotonic() - last_report >= PROGRESS_EVERY_S:
+            last_report = time.monotonic()
+            write_progress(progress_path, sent, total, started)
+    client.wait_until_idle(barrier_timeout, include_trailing=True)
+    if progress_path is not None:
+        write_progress(progress_path, sent, total, started, done=True)
+    return True
+
+
+def report_error(run_dir: Path, name: str, text: str, client: Any = None) -> None:
+    """Leave the traceback where the orchestrator looks, and fail the bus so waits end now."""
+    errors = run_dir / "errors"
+    errors.mkdir(parents=True, exist_ok=True)
+    (errors / f"{name}.txt").write_text(text)
+    print(text, file=sys.stderr, end="" if text.endswith("\n") else "\n")
+    try:
+        from bus import ControlClient
+
+        with_control = ControlClient(run_dir, timeout=1.0)
+        try:
+            with_control.fail(f"{name} failed: {text.strip().splitlines()[-1]}")
+        finally:
+            with_control.close()
+    except Exception:
+        pass  # the bus may be gone already; the orchestrator still sees our exit status
+
+
+def instantiate(spec: dict[str, Any]) -> Any:
+    cls = build_class(spec)
+    return cls(**spec.get("init", {}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m components.runtime")
+    parser.add_argument("--run-dir", required=True, type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--spec", required=True, help="JSON class spec (components.spec)")
+    parser.add_argument("--role", choices=("component", "datafeed"), default="component")
+    parser.add_argument("--trailing", action="store_true", help="counted only by the final barrier")
+    parser.add_argument("--non-critical", action="store_true", help="losing it does not fail the run")
+    parser.add_argument("--barrier-timeout", type=float, default=30.0)
+    parser.add_argument("--heartbeat-interval", type=float, default=0.1)
+    args = parser.parse_args(argv)
+
+    die_with_parent()
+    _Stop.install()
+    from bus import BusClient, BusError
+
+    client = None
+    try:
+        obj = instantiate(json.loads(args.spec))
+        client = BusClient(args.run_dir, args.name, heartbeat_interval=args.heartbeat_interval)
+        if args.role == "datafeed":
+            obj.open()
+            try:
+                done = replay(obj, client, barrier_timeout=args.barrier_timeout, progress_path=args.run_dir / "progress.json")
+            finally:
+                obj.close()
+            client.leave()
+            return EXIT_OK if done else EXIT_BARRIER_FAILED
+        serve(obj, client, trailing=args.trailing, critical=not args.non_critical)
+        client.leave()
+        return EXIT_OK
+    except BusError as exc:
+        report_error(args.run_dir, args.name, f"{type(exc).__name__}: {exc}\n")
+        return EXIT_BARRIER_FAILED
+    except Exception:
+        report_error(args.run_dir, args.name, traceback.format_exc(), client)
+        return EXIT_COMPONENT_ERROR
+    finally:
+        if client is not None:
+            client.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,425 @@
+"""Orchestrator: assembles a run from component classes, runs it, and always cleans up.
+
+Multi-process: bus -> recorder -> broker -> strategies -> datafeed are started in that order, each
+joined on the bus (bounded wait) before the next starts; the datafeed replays, paced by the idle
+barrier; then datafeed -> broker -> strategies -> recorder -> bus are stopped (graceful request,
+SIGTERM, SIGKILL, each bounded). Any child ending unexpectedly, a barrier failure, or SIGINT/SIGTERM
+to the orchestrator ends the run as failed/cancelled with the reason; what was recorded stays.
+In-process: the same component objects on a synchronous dispatcher, same recorded events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components import codec
+from components.spec import class_spec, configured
+from orchestrator import processes
+from orchestrator.processes import Child
+from recorder import runsdb
+from recorder.recorder import RunRecorder
+
+ProgressFn = Callable[[int, int, float], None]
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    error: str | None = None
+    bars: int = 0
+    events: int = 0
+    fills: int = 0
+    elapsed_s: float = 0.0
+    strategy_ids: list[str] = field(default_factory=list)
+
+    @property
+    def bars_per_s(self) -> float:
+        return self.bars / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "error": self.error,
+            "bars": self.bars,
+            "events": self.events,
+            "fills": self.fills,
+            "elapsed_s": round(self.elapsed_s, 4),
+            "bars_per_s": round(self.bars_per_s, 1),
+            "strategy_ids": self.strategy_ids,
+        }
+
+
+class RunCancelled(Exception):
+    pass
+
+
+def strategy_ids_for(strategies: Sequence[type]) -> list[str]:
+    """Deterministic, topic-safe, unique ids from the strategies' names."""
+    ids: list[str] = []
+    for cls in strategies:
+        explicit = getattr(cls, "strategy_id", "") or ""
+        base = explicit or getattr(cls, "name", "") or cls.__name__
+        base = re.sub(r"[^A-Za-z0-9_-]+", "-", base).strip("-_") or "strategy"
+        sid, n = base, 2
+        while sid in ids:
+            sid, n = f"{base}-{n}", n + 1
+        ids.append(sid)
+    return ids
+
+
+def versions() -> dict[str, str]:
+    import msgpack
+    import numpy
+    import zmq
+
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        tickbus = version("tickbus")
+    except PackageNotFoundError:
+        tickbus = "unknown"
+    return {
+        "tickbus": tickbus,
+        "python": platform.python_version(),
+        "pyzmq": zmq.pyzmq_version(),
+        "libzmq": zmq.zmq_version(),
+        "msgpack": ".".join(map(str, msgpack.version)),
+        "numpy": numpy.__version__,
+    }
+
+
+def count_events(conn: Any, run_id: str) -> tuple[int, int, int]:
+    """(bars, all events, fills) recorded for a run."""
+    from recorder.tables import TABLES
+
+    counts = {
+        t: conn.execute(f"SELECT COUNT(*) FROM {t} WHERE run_id = ?", (run_id,)).fetchone()[0]
+        for t in TABLES.values()
+    }
+    return counts["bars"], sum(counts.values()), counts["fills"]
+
+
+class Orchestrator:
+    """Configured by class attributes like every component (subclass or `configured()` to change)."""
+
+    db_path: str = "runs.db"
+    mode: str = "backtest"
+    transport: str = "ipc"
+    barrier_timeout: float = 30.0
+    start_timeout: float = 20.0
+    stop_timeout: float = 5.0
+    heartbeat_timeout: float = 1.0
+
+    def __init__(
+        self,
+        strategies: Sequence[type],
+        broker: type,
+        datafeed: type,
+        *,
+        in_process: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        if not strategies:
+            raise ValueError("a run needs at least one strategy")
+        self.strategies = list(strategies)
+        self.broker = broker
+        self.datafeed = datafeed
+        self.in_process = in_process
+        self.progress = progress
+        self.strategy_ids = strategy_ids_for(self.strategies)
+        self.run_id: str | None = None
+        self._cancel_reason: str | None = None
+        self._prepared: tuple[type, type, int, list[str]] | None = None
+
+    # --- configuration ---------------------------------------------------------------------
+
+    def _run_symbols(self) -> list[str] | None:
+        """Union of the strategies' symbols, or None when one of them wants every symbol."""
+        symbols: list[str] = []
+        for cls in self.strategies:
+            own = list(getattr(cls, "symbols", []) or [])
+            if not own:
+                return None
+            symbols += [s for s in own if s not in symbols]
+        return symbols
+
+    def _prepare(self) -> tuple[type, type, int, list[str]]:
+        """Configured datafeed and broker classes, total bars, and the run's symbols."""
+        symbols = self._run_symbols()
+        datafeed_cls = self.datafeed
+        if symbols is not None and getattr(datafeed_cls, "symbols", None) is None:
+            datafeed_cls = configured(datafeed_cls, f"_Configured{self.datafeed.__name__}", symbols=symbols)
+        probe = datafeed_cls()
+        probe.open()
+        try:
+            total = int(probe.total_bars)
+            resolved = list(getattr(probe, "resolved_symbols", None) or symbols or [])
+        finally:
+            probe.close()
+        broker_cls = self.broker
+        if getattr(broker_cls, "symbols", None) is None and resolved:
+            broker_cls = configured(broker_cls, f"_Configured{self.broker.__name__}", symbols=resolved)
+        return datafeed_cls, broker_cls, total, resolved
+
+    def _config(self, datafeed_cls: type, broker_cls: type, symbols: list[str]) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "symbols": symbols,
+            "strategies": [getattr(c, "name", "") or c.__name__ for c in self.strategies],
+            "start_date": getattr(datafeed_cls, "start_ts", None),
+            "end_date": getattr(datafeed_cls, "end_ts", None),
+            "in_process": self.in_process,
+            "components": {
+                "strategies": [
+                    {"strategy_id": sid, "spec": class_spec(cls)} for sid, cls in zip(self.strategy_ids, self.strategies)
+                ],
+                "broker": class_spec(broker_cls),
+                "datafeed": class_spec(datafeed_cls),
+            },
+            "versions": versions(),
+        }
+
+    # --- running ---------------------------------------------------------------------------
+
+    def prepare(self) -> tuple[type, type, int, list[str]]:
+        """Validate the configuration against the data (no process is started); cached."""
+        if self._prepared is None:
+            self._prepared = self._prepare()
+        return self._prepared
+
+    def run(self) -> RunResult:
+        datafeed_cls, broker_cls, total, symbols = self.prepare()
+        conn = runsdb.connect(self.db_path)
+        try:
+            names = [getattr(c, "name", "") or c.__name__ for c in self.strategies]
+            self.run_id = run_id = runsdb.create_run(conn, names, self._config(datafeed_cls, broker_cls, symbols))
+        finally:
+            conn.close()
+        recorder_cls = configured(RunRecorder, "_RunRecorder", db_path=str(self.db_path), run_id=run_id)
+        started = time.monotonic()
+        with _signals_to(self._on_signal):
+            if self.in_process:
+                status, error = self._run_in_process(recorder_cls, broker_cls, datafeed_cls, total)
+            else:
+                status, error = self._run_processes(recorder_cls, broker_cls, datafeed_cls, total)
+        elapsed = time.monotonic() - started
+        conn = runsdb.connect(self.db_path)
+        try:
+            runsdb.finish_run(conn, run_id, status, error)
+            bars, events, fills = count_events(conn, run_id)
+        finally:
+            conn.close()
+        return RunResult(run_id, status, error, bars, events, fills, elapsed, list(self.strategy_ids))
+
+    def _on_signal(self, signum: int) -> None:
+        self._cancel_reason = f"interrupted by {signal.Signals(signum).name}"
+
+    def _check_cancel(self) -> None:
+        if self._cancel_reason:
+            raise RunCancelled(self._cancel_reason)
+
+    def _run_in_process(self, recorder_cls: type, broker_cls: type, datafeed_cls: type, total: int) -> tuple[str, str | None]:
+        import traceback
+
+        from components.inprocess import InProcessDispatcher
+
+        recorder = recorder_cls()
+        components = [recorder, broker_cls()]
+        components += [cls(strategy_id=sid) for sid, cls in zip(self.strategy_ids, self.strategies)]
+        dispatcher = InProcessDispatcher(components)
+        feed = datafeed_cls()
+        feed.open()
+        started = time.monotonic()
+        last = 0.0
+        sent = 0
+        try:
+            dispatcher.start()
+            for bars in feed.timestamps():
+                self._check_cancel()
+                dispatcher.publish(codec.FEED_TOPIC, bars)
+                dispatcher.run_until_idle()
+                sent += len(bars)
+                if self.progress and time.monotonic() - last > 0.2:
+                    last = time.monotonic()
+                    self.progress(sent, total, last - started)
+            dispatcher.stop()
+            if self.progress:
+                self.progress(sent, total, time.monotonic() - started)
+            return "completed", None
+        except RunCancelled as exc:
+            return "cancelled", str(exc)
+        except Exception:
+            return "failed", traceback.format_exc()
+        finally:
+            feed.close()
+            recorder.flush()
+            recorder.stop()
+
+    def _run_processes(self, recorder_cls: type, broker_cls: type, datafeed_cls: type, total: int) -> tuple[str, str | None]:
+        from bus import ControlClient, start_bus_process
+
+        run_dir = Path(tempfile.mkdtemp(prefix="tb-"))
+        os.chmod(run_dir, 0o700)
+        self.run_dir = run_dir
+        children: list[Child] = []
+        control: Any = None
+        bus_proc = None
+        try:
+            bus_proc, _ = start_bus_process(run_dir, transport=self.transport, heartbeat_timeout=self.heartbeat_timeout)
+            control = ControlClient(run_dir, timeout=self.stop_timeout)
+            plan: list[tuple[str, str, type, dict[str, Any], list[str]]] = [
+                ("recorder", "component", recorder_cls, {}, ["--trailing"]),
+                ("broker", "component", broker_cls, {}, []),
+            ]
+            plan += [(sid, "component", cls, {"strategy_id": sid}, []) for sid, cls in zip(self.strategy_ids, self.strategies)]
+            for name, role, cls, init, extra in plan:
+                children.append(self._start_child(run_dir, control, name, role, cls, init, extra))
+            feed = self._start_child(run_dir, control, "datafeed", "datafeed", datafeed_cls, {}, [], wait_join=False)
+            children.append(feed)
+            status, error = self._supervise(run_dir, control, children, feed, total)
+        except RunCancelled as exc:
+            status, error = "cancelled", str(exc)
+        except _ChildFailed as exc:
+            status, error = "failed", str(exc)
+        except Exception as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            self._shutdown(control, children)
+            if control is not None:
+                try:
+                    control.shutdown()
+                except Exception:
+                    pass
+                control.close()
+            if bus_proc is not None:
+                try:
+                    bus_proc.wait(timeout=self.stop_timeout)
+                except Exception:
+                    bus_proc.kill()
+                    bus_proc.wait(timeout=self.stop_timeout)
+        if status != "completed":
+            error = self._explain(run_dir, children, error)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return status, error
+
+    def _start_child(
+        self,
+        run_dir: Path,
+        control: Any,
+        name: str,
+        role: str,
+        cls: type,
+        init: dict[str, Any],
+        extra: list[str],
+        *,
+        wait_join: bool = True,
+    ) -> Child:
+        self._check_cancel()
+        spec = dict(class_spec(cls), init=init)
+        args = [
+            "-m", "components.runtime", "--run-dir", str(run_dir), "--name", name, "--role", role,
+            "--spec", json.dumps(spec), "--barrier-timeout", str(self.barrier_timeout), *extra,
+        ]
+        child = processes.spawn(name, role, args)
+        if not wait_join:
+            return child
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if name in control.members():
+                return child
+            if child.proc.poll() is not None:
+                raise _ChildFailed(child)
+            self._check_cancel()
+            time.sleep(0.02)
+        raise _ChildFailed(child, f"{name} did not join the bus within {self.start_timeout:g} s")
+
+    def _supervise(self, run_dir: Path, control: Any, children: list[Child], feed: Child, total: int) -> tuple[str, str | None]:
+        progress_path = run_dir / "progress.json"
+        while True:
+            self._check_cancel()
+            for child in children:
+                if child.proc.poll() is None:
+                    continue
+                if child is feed and child.proc.returncode == 0:
+                    self._report_progress(progress_path)
+                    return "completed", None
+                try:
+                    control.fail(f"{child.exit_reason()}")
+                except Exception:
+                    pass
+                return "failed", child.exit_reason()
+            self._report_progress(progress_path)
+            time.sleep(0.05)
+
+    def _report_progress(self, path: Path) -> None:
+        if self.progress is None:
+            return
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return
+        self.progress(int(data["bars_sent"]), int(data["bars_total"]), float(data["elapsed_s"]))
+
+    def _shutdown(self, control: Any, children: list[Child]) -> None:
+        """Reverse dependency order: datafeed, broker, strategies, recorder (which flushes)."""
+        order = sorted(children, key=lambda c: {"datafeed": 0, "broker": 1, "recorder": 3}.get(c.name, 2))
+        try:
+            for child in order:
+                request = (lambda n=child.name: control.stop_member(n)) if control is not None else None
+                processes.stop_child(child, request, self.stop_timeout)
+        finally:
+            processes.kill_all(children)
+
+    def _explain(self, run_dir: Path, children: list[Child], error: str | None) -> str | None:
+        """The most telling reason: a component's traceback beats an exit status beats a symptom."""
+        errors_dir = run_dir / "errors"
+        reports = {}
+        if errors_dir.is_dir():
+            for f in sorted(errors_dir.glob("*.txt")):
+                reports[f.stem] = f.read_text()
+        for name, text in reports.items():
+            if name != "datafeed" and "Traceback" in text:
+                return f"{name} raised an exception:\n{text}"
+        if error and ("killed by" in error or "exited with" in error or "did not join" in error):
+            return error
+        if reports:
+            name, text = next(iter(reports.items()))
+            return f"{error}\n{name}: {text}" if error else f"{name}: {text}"
+        return error
+
+
+class _ChildFailed(Exception):
+    def __init__(self, child: Child, reason: str | None = None) -> None:
+        super().__init__(reason or child.exit_reason() or f"{child.name} failed")
+
+
+class _signals_to:
+    """Route SIGINT/SIGTERM to a callback while a run is active (main thread only)."""
+
+    def __init__(self, callback: Callable[[int], None]) -> None:
+        self.callback = callback
+        self.saved: dict[int, Any] = {}
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.saved[sig] = signal.signal(sig, lambda s, f: self.callback(s))
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,99 @@
+"""Child processes of a run: spawning them and stopping them with escalation.
+
+Every child starts in its own session (so a Ctrl-C at the terminal reaches only the orchestrator,
+which then stops the run in order) and with a parent-death signal (components.runtime), so no
+child outlives the orchestrator even when it is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Child:
+    name: str
+    role: str
+    proc: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def exit_reason(self) -> str | None:
+        """None while running; else how it ended, in words."""
+        code = self.proc.poll()
+        if code is None:
+            return None
+        if code < 0:
+            try:
+                sig = signal.Signals(-code).name
+            except ValueError:
+                sig = f"signal {-code}"
+            return f"{self.name} (pid {self.pid}) was killed by {sig}"
+        return f"{self.name} (pid {self.pid}) exited with status {code}"
+
+
+def child_env() -> dict[str, str]:
+    """The parent's import path, so `package.module:Class` specs resolve in the child too."""
+    env = dict(os.environ)
+    paths = [p for p in sys.path if p and Path(p).is_dir()]
+    if os.getcwd() not in paths:
+        paths.insert(0, os.getcwd())
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def spawn(name: str, role: str, args: Sequence[str], env: dict[str, str] | None = None) -> Child:
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        env=env or child_env(),
+        start_new_session=True,
+    )
+    return Child(name, role, proc)
+
+
+def wait_exit(child: Child, timeout: float) -> bool:
+    try:
+        child.proc.wait(timeout=max(timeout, 0.0))
+        return True
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def stop_child(child: Child, request: Callable[[], None] | None, timeout: float) -> str:
+    """Graceful request, then SIGTERM, then SIGKILL, each after a bounded wait; says which worked."""
+    if child.proc.poll() is not None:
+        return "exited"
+    if request is not None:
+        try:
+            request()
+        except Exception:
+            pass
+        if wait_exit(child, timeout):
+            return "stopped"
+    child.proc.send_signal(signal.SIGTERM)
+    if wait_exit(child, timeout):
+        return "terminated"
+    child.proc.kill()
+    wait_exit(child, timeout)
+    return "killed"
+
+
+def kill_all(children: Sequence[Child]) -> None:
+    """Last resort: nothing of the run may survive."""
+    for child in children:
+        if child.proc.poll() is None:
+            child.proc.kill()
+    for child in children:
+        wait_exit(child, 2.0)

@@ -1,0 +1,212 @@
+-- tickbus runs database, schema version 1: the seed's runs.db layout (runs + one table per event
+-- type, same table and column names) with a strategy_id column where events carry one, and
+-- tickbus additions (runs.error, order_submissions.expires_at_ns). Tools written for the seed's
+-- runs.db read it unchanged.
+PRAGMA user_version = 1;
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    ts_start INTEGER NOT NULL,
+    ts_end INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'cancelled')),
+    config TEXT,
+    metadata TEXT,
+    error TEXT
+);
+
+CREATE TABLE IF NOT EXISTS bars (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    ts_event_ns INTEGER NOT NULL,
+    ts_created_ns INTEGER NOT NULL,
+    symbol TEXT NOT NULL,
+    bar_period TEXT NOT NULL,
+    open REAL NOT NULL,
+    high REAL NOT NULL,
+    low REAL NOT NULL,
+    close REAL NOT NULL,
+    volume INTEGER
+);
+CREATE INDEX IF NOT EXISTS idx_bars_run_symbol_ts ON bars(run_id, symbol, ts_event_ns);
+
+CREATE TABLE IF NOT EXISTS bars_processed (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    ts_event_ns INTEGER NOT NULL,
+    ts_created_ns INTEGER NOT NULL,
+    symbol TEXT NOT NULL,
+    bar_period TEXT NOT NULL,
+    open REAL NOT NULL,
+    high REAL NOT NULL,
+    low REAL NOT NULL,
+    close REAL NOT NULL,
+    volume INTEGER,
+    indicators TEXT NOT NULL,
+    strategy_id TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_bars_processed_run_symbol_ts ON bars_processed(run_id, symbol, ts_event_ns);
+
+CREATE TABLE IF NOT EXISTS order_submissions (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    ts_event_ns INTEGER NOT NULL,
+    ts_created_ns INTEGER NOT NULL,
+    system_order_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    order_type TEXT NOT NULL,
+    side TEXT NOT NULL,
+    quantity REAL NOT NULL,
+    limit_price REAL,
+    stop_price REAL,
+    action TEXT,
+    signal TEXT,
+    strategy_id TEXT,
+    expires_at_ns INTEGER
+);
+CREATE INDEX IF NOT EXISTS idx_order_submissions_run_ts ON order_submissions(run_id, ts_event_ns);
+CREATE INDEX IF NOT EXISTS idx_order_submissions_order ON order_submissions(system_order_id);
+
+CREATE TABLE IF NOT EXISTS order_cancellations (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    ts_event_ns INTEGER NOT NULL,
+    ts_created_ns INTEGER NOT NULL,
+    system_order_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    strategy_id TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_order_cancellations_run_ts ON order_cancellations(run_id, ts_event_ns);
+CREATE INDEX IF NOT EXISTS idx_order_cancellations_order ON order_cancellations(system_order_id);
+
+CREATE TABLE IF NOT EXISTS order_modifications (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    ts_event_ns INTEGER NOT NULL,
+    ts_created_ns INTEGER NOT NULL,
+    system_order_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    quantity REAL,
+    limit_price REAL,
+    stop_price REAL,
+    strategy_id TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_order_modifications_run_ts ON order_modifications(run_id, ts_event_ns);
+CREATE INDEX IF NOT EXISTS idx_order_modifications_order ON order_modifications(system_order_id);
+
+CREATE TABLE IF NOT EXISTS orders_accepted (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    ts_event_ns INTEGER NOT NULL,
+    ts_created_ns INTEGER NOT NULL,
+    ts_broker_ns INTEGER NOT NULL,
+    associated_order_id TEXT NOT NULL,
+    broker_order_id TEXT,
+    strategy_id TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_orders_accepted_run_ts ON orders_accepted(run_id, ts_event_ns);
+CREATE INDEX IF NOT EXISTS idx_orders_accepted_order ON orders_accepted(associated_order_id);
+
+CREATE TABLE IF NOT EXISTS orders_rejected (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    ts_event_ns INTEGER NOT NULL,
+    ts_created_ns INTEGER NOT NULL,
+    ts_broker_ns INTEGER NOT NULL,
+    associated_order_id TEXT NOT NULL,
+    rejection_reason TEXT NOT NULL,
+    rejection_message TEXT NOT NULL,
+    strategy_id TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_orders_rejected_run_ts ON orders_rejected(run_id, ts_event_ns);
+CREATE INDEX IF NOT EXISTS idx_orders_rejected_order ON orders_rejected(associated_order_id);
+
+CREATE TABLE IF NOT EXISTS cancellations_accepted (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    ts_event_ns INTEGER NOT NULL,
+    ts_created_ns INTEGER NOT NULL,
+    ts_broker_ns INTEGER NOT NULL,
+    associated_order_id TEXT NOT NULL,
+    broker_order_id TEXT,
+    strategy_id TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_cancellations_accepted_run_ts ON cancellations_accepted(run_id, ts_event_ns);
+CREATE INDEX IF NOT EXISTS idx_cancellations_accepted_order ON cancellations_accepted(associated_order_id);
+
+CREATE TABLE IF NOT EXISTS cancellations_rejected (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    ts_event_ns INTEGER NOT NULL,
+    ts_created_ns INTEGER NOT NULL,
+    ts_broker_ns INTEGER NOT NULL,
+    associated_order_id TEXT NOT NULL,
+    rejection_reason TEXT NOT NULL,
+    rejection_message TEXT NOT NULL,
+    strategy_id TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_cancellations_rejected_run_ts ON cancellations_rejected(run_id, ts_event_ns);
+CREATE INDEX IF NOT EXISTS idx_cancellations_rejected_order ON cancellations_rejected(associated_order_id);
+
+CREATE TABLE IF NOT EXISTS modifications_accepted (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    ts_event_ns INTEGER NOT NULL,
+    ts_created_ns INTEGER NOT NULL,
+    ts_broker_ns INTEGER NOT NULL,
+    associated_order_id TEXT NOT NULL,
+    broker_order_id TEXT,
+    strategy_id TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_modifications_accepted_run_ts ON modifications_accepted(run_id, ts_event_ns);
+CREATE INDEX IF NOT EXISTS idx_modifications_accepted_order ON modifications_accepted(associated_order_id);
+
+CREATE TABLE IF NOT EXISTS modifications_rejected (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    ts_event_ns INTEGER NOT NULL,
+    ts_created_ns INTEGER NOT NULL,
+    ts_broker_ns INTEGER NOT NULL,
+    associated_order_id TEXT NOT NULL,
+    rejection_reason TEXT NOT NULL,
+    rejection_message TEXT NOT NULL,
+    strategy_id TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_modifications_rejected_run_ts ON modifications_rejected(run_id, ts_event_ns);
+CREATE INDEX IF NOT EXISTS idx_modifications_rejected_order ON modifications_rejected(associated_order_id);
+
+CREATE TABLE IF NOT EXISTS fills (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    ts_event_ns INTEGER NOT NULL,
+    ts_created_ns INTEGER NOT NULL,
+    ts_broker_ns INTEGER NOT NULL,
+    associated_order_id TEXT NOT NULL,
+    broker_order_id TEXT,
+    symbol TEXT NOT NULL,
+    fill_id TEXT NOT NULL,
+    broker_fill_id TEXT,
+    side TEXT NOT NULL,
+    quantity_filled REAL NOT NULL,
+    fill_price REAL NOT NULL,
+    commission REAL NOT NULL,
+    exchange TEXT NOT NULL,
+    strategy_id TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_fills_run_ts ON fills(run_id, ts_event_ns);
+CREATE INDEX IF NOT EXISTS idx_fills_run_symbol_ts ON fills(run_id, symbol, ts_event_ns);
+CREATE INDEX IF NOT EXISTS idx_fills_order ON fills(associated_order_id);
+
+CREATE TABLE IF NOT EXISTS expirations (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    ts_event_ns INTEGER NOT NULL,
+    ts_created_ns INTEGER NOT NULL,
+    ts_broker_ns INTEGER NOT NULL,
+    associated_order_id TEXT NOT NULL,
+    broker_order_id TEXT,
+    symbol TEXT NOT NULL,
+    strategy_id TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_expirations_run_ts ON expirations(run_id, ts_event_ns);
+CREATE INDEX IF NOT EXISTS idx_expirations_order ON expirations(associated_order_id);

@@ -1,0 +1,111 @@
+"""The runs database: opening it, run ids, and the run row's life cycle.
+
+The schema is the seed's (runs + one table per event type) plus `strategy_id` columns; see
+runs_schema.sql. WAL lets readers (reports, the dashboard) read while a run is being recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+STATUSES = ("running", "completed", "failed", "cancelled")
+
+
+class RunsDbError(Exception):
+    """The file is not a runs database tickbus can use."""
+
+
+def schema_sql() -> str:
+    return resources.files("recorder").joinpath("runs_schema.sql").read_text()
+
+
+def connect(path: str | Path, *, create: bool = True, timeout: float = 30.0) -> sqlite3.Connection:
+    """Open (and if needed create) a runs database with WAL and foreign keys on."""
+    p = Path(path)
+    if not create and not p.exists():
+        raise RunsDbError(f"{p}: no such runs database")
+    if create:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(str(p), timeout=timeout, isolation_level=None)
+        conn.execute("PRAGMA foreign_keys = ON")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise RunsDbError(f"{p}: not a runs database ({exc})") from None
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise RunsDbError(f"{p}: runs database schema version {version} is newer than this tickbus ({SCHEMA_VERSION})")
+    if not tables:
+        if not create:
+            conn.close()
+            raise RunsDbError(f"{p}: empty file, not a runs database")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.executescript(schema_sql())
+    elif "runs" not in tables:
+        conn.close()
+        raise RunsDbError(f"{p}: not a runs database (no 'runs' table)")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _id_stem(strategy_names: list[str], now: dt.datetime) -> str:
+    names = "_".join(strategy_names) or "run"
+    names = re.sub(r"[^A-Za-z0-9_+-]+", "-", names).strip("-") or "run"
+    return f"{now.strftime('%Y-%m-%d_%H-%M-%S')}_{names}"
+
+
+def create_run(
+    conn: sqlite3.Connection,
+    strategy_names: list[str],
+    config: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+) -> str:
+    """Insert a `running` run row under a fresh id `{UTC time}_{names}`, suffixed `-2`, `-3`, ...
+
+    when another run (in any process) took that id in the same second: the primary key decides
+    atomically, so two runs never share an id.
+    """
+    stem = _id_stem(strategy_names, dt.datetime.now(dt.timezone.utc))
+    display = name or "_".join(strategy_names) or "run"
+    for n in range(1, 10_000):
+        run_id = stem if n == 1 else f"{stem}-{n}"
+        try:
+            conn.execute(
+                "INSERT INTO runs (run_id, name, ts_start, status, config, metadata) VALUES (?, ?, ?, 'running', ?, ?)",
+                (run_id, display, time.time_ns(), json.dumps(config), json.dumps(metadata) if metadata else None),
+            )
+            return run_id
+        except sqlite3.IntegrityError:
+            continue
+    raise RunsDbError("could not allocate a run id")
+
+
+def finish_run(conn: sqlite3.Connection, run_id: str, status: str, error: str | None = None) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"unknown run status {status!r}")
+    conn.execute(
+        "UPDATE runs SET status = ?, ts_end = ?, error = ? WHERE run_id = ?",
+        (status, time.time_ns(), error, run_id),
+    )
+
+
+def update_config(conn: sqlite3.Connection, run_id: str, update: dict[str, Any]) -> None:
+    """Merge keys into a run's config JSON (e.g. an attached strategy)."""
+    with conn:
+        row = conn.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        config = json.loads(row[0]) if row and row[0] else {}
+        config.update(update)
+        conn.execute("UPDATE runs SET config = ? WHERE run_id = ?", (json.dumps(config), run_id))

@@ -1,0 +1,41 @@
+"""Which runs.db table each event type lands in, and its columns.
+
+Columns are `run_id` followed by the event's fields in dataclass order: the same order the wire
+codec packs them in, so the recorder can insert decoded msgpack records without building event
+objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from components import events as ev
+
+TABLES: dict[type[ev.EventBase], str] = {
+    ev.BarReceived: "bars",
+    ev.BarProcessed: "bars_processed",
+    ev.OrderSubmissionRequest: "order_submissions",
+    ev.OrderCancellationRequest: "order_cancellations",
+    ev.OrderModificationRequest: "order_modifications",
+    ev.OrderAccepted: "orders_accepted",
+    ev.OrderRejected: "orders_rejected",
+    ev.ModificationAccepted: "modifications_accepted",
+    ev.ModificationRejected: "modifications_rejected",
+    ev.CancellationAccepted: "cancellations_accepted",
+    ev.CancellationRejected: "cancellations_rejected",
+    ev.FillEvent: "fills",
+    ev.OrderExpired: "expirations",
+}
+
+# Fields that are not the same across two runs of the same inputs (wall clock, row ids).
+WALL_CLOCK_COLUMNS = frozenset({"id", "run_id", "ts_created_ns"})
+
+
+def columns(cls: type[ev.EventBase]) -> tuple[str, ...]:
+    """Event fields in wire order (without run_id)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def insert_sql(cls: type[ev.EventBase]) -> str:
+    cols = ("run_id",) + columns(cls)
+    return f"INSERT INTO {TABLES[cls]} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
