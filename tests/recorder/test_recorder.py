@@ -1,0 +1,96 @@
+"""RunRecorder: rows per event type, batching, time-based flush, malformed frames dropped."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from components import codec
+from components import events as ev
+from components.models import BarPeriod, OrderType, TradeSide
+from components.spec import configured
+from recorder import recorder as rec_mod
+from recorder import runsdb
+from recorder.recorder import RunRecorder
+
+
+def _recorder(tmp_path: Path) -> tuple[RunRecorder, Path, str]:
+    db = tmp_path / "runs.db"
+    conn = runsdb.connect(db)
+    run_id = runsdb.create_run(conn, ["T"], {})
+    conn.close()
+    r = configured(RunRecorder, db_path=str(db), run_id=run_id)()
+    r.start()
+    return r, db, run_id
+
+
+def _bar(i: int, sym: str = "A") -> ev.BarReceived:
+    return ev.BarReceived(ts_event_ns=i, symbol=sym, bar_period=BarPeriod.MINUTE, open=1.0, high=2.0, low=0.5, close=1.5, volume=10)
+
+
+def test_records_each_event_type_in_its_table(tmp_path: Path) -> None:
+    r, db, run_id = _recorder(tmp_path)
+    r.record([
+        _bar(1),
+        ev.BarProcessed(ts_event_ns=1, symbol="A", bar_period=BarPeriod.MINUTE, open=1.0, high=2.0, low=0.5,
+                        close=1.5, strategy_id="s", indicators={"SMA_2_CLOSE": math.nan, "X": 2.0}),
+        ev.OrderSubmissionRequest(ts_event_ns=1, system_order_id="s-1", symbol="A", strategy_id="s",
+                                  order_type=OrderType.LIMIT, side=TradeSide.BUY, quantity=2.0, limit_price=1.0,
+                                  expires_at_ns=5),
+        ev.FillEvent(ts_event_ns=2, ts_broker_ns=2, associated_order_id="s-1", symbol="A", strategy_id="s",
+                     fill_id="s-1-F", side=TradeSide.BUY, quantity_filled=2.0, fill_price=1.0, commission=0.5),
+    ])
+    r.stop()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT symbol, bar_period, close, volume FROM bars").fetchall() == [("A", "MINUTE", 1.5, 10)]
+    (ind,) = conn.execute("SELECT indicators FROM bars_processed WHERE strategy_id='s'").fetchone()
+    parsed = json.loads(ind)
+    assert math.isnan(parsed["SMA_2_CLOSE"]) and parsed["X"] == 2.0
+    assert conn.execute("SELECT order_type, side, expires_at_ns FROM order_submissions").fetchall() == [("LIMIT", "BUY", 5)]
+    assert conn.execute("SELECT fill_id, side, strategy_id, run_id FROM fills").fetchall() == [("s-1-F", "BUY", "s", run_id)]
+
+
+def test_buffers_until_batch_size_then_writes(tmp_path: Path) -> None:
+    r, db, _ = _recorder(tmp_path)
+    reader = sqlite3.connect(db)
+    r.record([_bar(i) for i in range(rec_mod.BATCH_SIZE - 1)])
+    assert reader.execute("SELECT COUNT(*) FROM bars").fetchone()[0] == 0
+    r.record([_bar(10_000)])
+    assert reader.execute("SELECT COUNT(*) FROM bars").fetchone()[0] == rec_mod.BATCH_SIZE
+    r.stop()
+
+
+def test_flushes_at_least_every_interval_on_tick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rec_mod, "FLUSH_INTERVAL_S", 0.05)
+    r, db, _ = _recorder(tmp_path)
+    reader = sqlite3.connect(db)
+    r.record([_bar(1)])
+    time.sleep(0.1)
+    r.tick()
+    assert reader.execute("SELECT COUNT(*) FROM bars").fetchone()[0] == 1
+    r.stop()
+
+
+def test_malformed_messages_are_counted_and_dropped(tmp_path: Path) -> None:
+    r, db, _ = _recorder(tmp_path)
+    r.on_raw("FillEvent.s.", b"\xc1\xc1")
+    r.on_raw("FillEvent.s.", msgpack.packb([[1, 2]]))
+    r.on_raw("Nope.", msgpack.packb([[1]]))
+    r.on_raw(codec.MARKET_TOPIC, codec.encode([_bar(3)]))
+    r.stop()
+    assert r.malformed == 3
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM bars").fetchone()[0] == 1
+
+
+def test_unknown_run_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    runsdb.connect(db).close()
+    r = configured(RunRecorder, db_path=str(db), run_id="nope")()
+    with pytest.raises(ValueError, match="not registered"):
+        r.start()

@@ -1,0 +1,87 @@
+"""Runs database: schema, run ids that never collide, status life cycle, bad files."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from recorder import runsdb
+
+
+def test_schema_has_the_seeds_tables_plus_strategy_id(tmp_path: Path) -> None:
+    conn = runsdb.connect(tmp_path / "runs.db")
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {
+        "runs", "bars", "bars_processed", "order_submissions", "order_cancellations", "order_modifications",
+        "orders_accepted", "orders_rejected", "cancellations_accepted", "cancellations_rejected",
+        "modifications_accepted", "modifications_rejected", "fills", "expirations",
+    }
+    fill_cols = [r[1] for r in conn.execute("PRAGMA table_info(fills)")]
+    assert fill_cols[:4] == ["id", "run_id", "ts_event_ns", "ts_created_ns"]
+    assert "strategy_id" in fill_cols
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_run_ids_in_the_same_second_never_collide(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    runsdb.connect(db).close()
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def make() -> None:
+        conn = runsdb.connect(db)
+        for _ in range(5):
+            rid = runsdb.create_run(conn, ["SMA Crossover"], {"x": 1})
+            with lock:
+                ids.append(rid)
+        conn.close()
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(ids) == 20 and len(set(ids)) == 20
+    assert all("_SMA-Crossover" in i for i in ids)
+
+
+def test_finish_run_sets_status_end_and_error(tmp_path: Path) -> None:
+    conn = runsdb.connect(tmp_path / "runs.db")
+    rid = runsdb.create_run(conn, ["A", "B"], {"symbols": ["X"]})
+    row = conn.execute("SELECT name, status, ts_end, config FROM runs WHERE run_id=?", (rid,)).fetchone()
+    assert row[0] == "A_B" and row[1] == "running" and row[2] is None and json.loads(row[3]) == {"symbols": ["X"]}
+    runsdb.finish_run(conn, rid, "failed", "boom")
+    status, ts_end, error = conn.execute("SELECT status, ts_end, error FROM runs WHERE run_id=?", (rid,)).fetchone()
+    assert (status, error) == ("failed", "boom") and ts_end > 0
+    with pytest.raises(ValueError):
+        runsdb.finish_run(conn, rid, "weird")
+
+
+def test_not_a_runs_database_is_named(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(runsdb.RunsDbError, match="junk.db"):
+        runsdb.connect(junk)
+    other = tmp_path / "other.db"
+    c = sqlite3.connect(other)
+    c.execute("CREATE TABLE t (x)")
+    c.commit()
+    c.close()
+    with pytest.raises(runsdb.RunsDbError, match="no 'runs' table"):
+        runsdb.connect(other)
+    newer = tmp_path / "newer.db"
+    c = sqlite3.connect(newer)
+    c.execute("PRAGMA user_version = 99")
+    c.execute("CREATE TABLE runs (x)")
+    c.commit()
+    c.close()
+    with pytest.raises(runsdb.RunsDbError, match="newer"):
+        runsdb.connect(newer)
+    with pytest.raises(runsdb.RunsDbError, match="no such runs database"):
+        runsdb.connect(tmp_path / "missing.db", create=False)
