@@ -103,8 +103,10 @@ def serve(
                 if on_decode_error:
                     on_decode_error(exc)
                 continue
-            component.on_message(topic, events)
-            publish_outbox(client, component)
+            try:
+                component.on_message(topic, events)
+            finally:  # what was emitted before a fault is still published (and recorded)
+                publish_outbox(client, component)
         client.ack()
     component.stop()
     publish_outbox(client, component)

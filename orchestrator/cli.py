@@ -7,12 +7,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from orchestrator.errors import UsageError
+
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
 COMMAND_MODULES = ("secmaster", "run", "demo")
 
-
-class UsageError(Exception):
-    """Bad command-line input: printed as one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,4 +45,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from orchestrator.cli import main as _main  # the importable module, so error classes match
+
+    sys.exit(_main())

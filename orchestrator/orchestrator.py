@@ -19,6 +19,7 @@ import signal
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,7 +168,7 @@ class Orchestrator:
         probe.open()
         try:
             total = int(probe.total_bars)
-            resolved = list(getattr(probe, "resolved_symbols", None) or symbols or [])
+            resolved = list(getattr(probe, "active_symbols", None) or symbols or [])
         finally:
             probe.close()
         broker_cls = self.broker
@@ -211,19 +212,28 @@ class Orchestrator:
             conn.close()
         recorder_cls = configured(RunRecorder, "_RunRecorder", db_path=str(self.db_path), run_id=run_id)
         started = time.monotonic()
-        with _signals_to(self._on_signal):
-            if self.in_process:
-                status, error = self._run_in_process(recorder_cls, broker_cls, datafeed_cls, total)
-            else:
-                status, error = self._run_processes(recorder_cls, broker_cls, datafeed_cls, total)
+        try:
+            with _signals_to(self._on_signal):
+                if self.in_process:
+                    status, error = self._run_in_process(recorder_cls, broker_cls, datafeed_cls, total)
+                else:
+                    status, error = self._run_processes(recorder_cls, broker_cls, datafeed_cls, total)
+        except Exception:
+            status, error = "failed", traceback.format_exc()
+        except BaseException:
+            self._finish(run_id, "cancelled", traceback.format_exc())
+            raise
         elapsed = time.monotonic() - started
+        bars, events, fills = self._finish(run_id, status, error)
+        return RunResult(run_id, status, error, bars, events, fills, elapsed, list(self.strategy_ids))
+
+    def _finish(self, run_id: str, status: str, error: str | None) -> tuple[int, int, int]:
         conn = runsdb.connect(self.db_path)
         try:
             runsdb.finish_run(conn, run_id, status, error)
-            bars, events, fills = count_events(conn, run_id)
+            return count_events(conn, run_id)
         finally:
             conn.close()
-        return RunResult(run_id, status, error, bars, events, fills, elapsed, list(self.strategy_ids))
 
     def _on_signal(self, signum: int) -> None:
         self._cancel_reason = f"interrupted by {signal.Signals(signum).name}"
@@ -233,8 +243,6 @@ class Orchestrator:
             raise RunCancelled(self._cancel_reason)
 
     def _run_in_process(self, recorder_cls: type, broker_cls: type, datafeed_cls: type, total: int) -> tuple[str, str | None]:
-        import traceback
-
         from components.inprocess import InProcessDispatcher
 
         recorder = recorder_cls()

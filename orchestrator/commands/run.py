@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cli import UsageError
+from orchestrator.errors import UsageError
 
 STATUS_EXIT = {"completed": 0, "failed": 1, "cancelled": 130}
 
@@ -186,10 +186,10 @@ def _publisher_dataset(secmaster: Path, publisher: str | None, dataset: str | No
 
     try:
         conn = smdb.open_secmaster(secmaster, readonly=True)
-    except (ValueError, OSError) as exc:
+    except (smdb.SecmasterError, ValueError, OSError) as exc:
         raise UsageError(str(exc)) from None
     try:
-        pairs = [(p, d) for p, d in smdb.list_datasets(conn)]
+        pairs = [(p.name, p.dataset) for p in smdb.list_publishers(conn)]
     finally:
         conn.close()
     if publisher:

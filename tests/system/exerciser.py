@@ -1,0 +1,94 @@
+"""Test strategies loaded by file path (`tests/system/exerciser.py:Exerciser`) into child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from components import BarPeriod, OrderType, ParamSpec, StrategyBase, TradeSide
+from components.events import BarReceived
+from components.indicators import SimpleMovingAverage
+
+
+class Exerciser(StrategyBase):
+    """On its first symbol, one scripted action per bar: every order type, a modification, a
+    cancellation, a rejection, a rejected cancellation, an expiry and a reversal."""
+
+    name = "Exerciser"
+    parameters = {"offset": ParamSpec(default=0, min=0, max=100)}
+
+    def setup(self) -> None:
+        self.k = 0
+        self.ids: dict[str, str] = {}
+        self.add_indicator(SimpleMovingAverage(period=3))
+
+    def on_bar(self, bar: BarReceived) -> None:
+        first = self.symbols[0] if self.symbols else None
+        if first is not None and bar.symbol != first:
+            return
+        self.k += 1
+        k = self.k - self.offset
+        c = bar.close
+        minute = 60_000_000_000
+        if k == 1:
+            self.ids["mkt"] = self.submit_order(OrderType.MARKET, TradeSide.BUY, 1)
+        elif k == 3:
+            self.submit_order(OrderType.LIMIT, TradeSide.BUY, 1, limit_price=round(c * 0.5, 2),
+                              expires_at_ns=bar.ts_event_ns + 2 * minute)
+        elif k == 4:
+            self.ids["stop"] = self.submit_order(OrderType.STOP, TradeSide.SELL, 1, stop_price=round(c * 0.5, 2))
+        elif k == 5:
+            self.submit_modification(self.ids["stop"], stop_price=round(c * 0.6, 2))
+        elif k == 6:
+            self.submit_cancellation(self.ids["stop"])
+        elif k == 7:
+            self.submit_order(OrderType.MARKET, TradeSide.BUY, 0)
+        elif k == 8:
+            self.submit_cancellation(self.ids["mkt"])
+        elif k == 9:
+            self.submit_order(OrderType.STOP, TradeSide.BUY, 1, stop_price=round(c * 0.99, 2))
+        elif k == 10:
+            self.submit_order(OrderType.LIMIT, TradeSide.SELL, 3, limit_price=round(c * 0.9, 2))
+        elif k == 12:
+            self.submit_order(OrderType.STOP_LIMIT, TradeSide.BUY, 1, stop_price=round(c * 0.99, 2),
+                              limit_price=round(c * 1.05, 2))
+
+
+class RaisesOnBar(StrategyBase):
+    """Raises on its 20th bar."""
+
+    name = "RaisesOnBar"
+    parameters = {"bar_period": ParamSpec(default=BarPeriod.MINUTE)}
+
+    def setup(self) -> None:
+        self.n = 0
+
+    def on_bar(self, bar: BarReceived) -> None:
+        self.n += 1
+        if self.n == 20:
+            raise RuntimeError("strategy blew up on purpose")
+
+
+class Slow(StrategyBase):
+    """Sleeps a little per bar so a run lasts long enough to be interrupted."""
+
+    name = "Slow"
+    parameters = {"sleep_ms": ParamSpec(default=2.0, min=0.0, max=1000.0)}
+
+    def on_bar(self, bar: BarReceived) -> None:
+        time.sleep(self.sleep_ms / 1000.0)
+
+
+class KillsItself(StrategyBase):
+    """SIGKILLs its own process on its 30th bar (a crash no Python code can report)."""
+
+    name = "KillsItself"
+
+    def setup(self) -> None:
+        self.n = 0
+
+    def on_bar(self, bar: BarReceived) -> None:
+        self.n += 1
+        if self.n == 30:
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,99 @@
+"""Failures end runs fast and visibly: right status and reason, records kept, no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import EXERCISER, processes_mentioning
+from test_complete_run import make_orchestrator
+
+from orchestrator.strategies import resolve, with_parameters
+
+
+def _run_row(db: Path, run_id: str) -> tuple[str, str | None]:
+    conn = sqlite3.connect(db)
+    row = conn.execute("SELECT status, error FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    conn.close()
+    return row
+
+
+def test_strategy_exception_fails_the_run_with_its_traceback(secmaster: Path, tmp_path: Path) -> None:
+    runs_db = tmp_path / "runs.db"
+    strategies = [resolve(f"{EXERCISER}:RaisesOnBar"), with_parameters(resolve("SMACrossover"), {"fast_period": "5", "slow_period": "10"}, None)]
+    orch = make_orchestrator(secmaster, runs_db, strategies)
+    started = time.monotonic()
+    result = orch.run()
+    assert time.monotonic() - started < 30
+    assert result.status == "failed"
+    assert "RaisesOnBar" in result.error and "strategy blew up on purpose" in result.error and "Traceback" in result.error
+    status, error = _run_row(runs_db, result.run_id)
+    assert status == "failed" and "strategy blew up on purpose" in error
+    # everything up to the fault is recorded: the 20 bars it saw (5 timestamps x 4 symbols)
+    conn = sqlite3.connect(runs_db)
+    assert conn.execute("SELECT COUNT(*) FROM bars WHERE run_id=?", (result.run_id,)).fetchone()[0] >= 20
+    assert conn.execute("SELECT COUNT(*) FROM bars_processed WHERE run_id=? AND strategy_id='RaisesOnBar'", (result.run_id,)).fetchone()[0] >= 19
+    assert processes_mentioning(str(orch.run_dir)) == []
+
+
+def test_strategy_exception_in_process_also_fails(secmaster: Path, tmp_path: Path) -> None:
+    result = make_orchestrator(secmaster, tmp_path / "runs.db", [resolve(f"{EXERCISER}:RaisesOnBar")], in_process=True).run()
+    assert result.status == "failed" and "strategy blew up on purpose" in result.error
+
+
+def test_sigkilled_component_fails_the_run_naming_it(secmaster: Path, tmp_path: Path) -> None:
+    runs_db = tmp_path / "runs.db"
+    orch = make_orchestrator(secmaster, runs_db, [resolve(f"{EXERCISER}:KillsItself"), resolve("SMACrossover")])
+    started = time.monotonic()
+    result = orch.run()
+    assert time.monotonic() - started < 30
+    assert result.status == "failed"
+    assert "KillsItself" in result.error and "SIGKILL" in result.error
+    conn = sqlite3.connect(runs_db)
+    assert conn.execute("SELECT COUNT(*) FROM bars_processed WHERE run_id=? AND strategy_id='KillsItself'", (result.run_id,)).fetchone()[0] >= 28  # its last message died with it
+    assert processes_mentioning(str(orch.run_dir)) == []
+
+
+def _start_cli_run(secmaster: Path, runs_db: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "run", "--secmaster", str(secmaster), "--runs-db", str(runs_db),
+         "--strategy", f"{EXERCISER}:Slow", "--param", "sleep_ms=20", "--json", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _children_of(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
+    return [int(p) for p, pp in (line.split() for line in out.splitlines()) if int(pp) == pid]
+
+
+def test_sigterm_to_the_orchestrator_cancels_the_run_and_stops_every_process(secmaster: Path, tmp_path: Path) -> None:
+    runs_db = tmp_path / "runs.db"
+    proc = _start_cli_run(secmaster, runs_db)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(_children_of(proc.pid)) < 5:
+            time.sleep(0.1)
+        children = _children_of(proc.pid)
+        assert len(children) >= 5, "bus, recorder, broker, strategy and datafeed should be running"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["status"] == "cancelled"
+    assert "SIGTERM" in summary["error"]
+    assert _run_row(runs_db, summary["run_id"])[0] == "cancelled"
+    assert 0 < summary["bars"] < 1200
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:2]
