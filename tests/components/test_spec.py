@@ -66,7 +66,7 @@ def test_values_that_cannot_cross_processes_are_named() -> None:
 
 
 @pytest.mark.parametrize("ref, msg", [("nocolon", "expected"), ("no.such.module:X", "cannot import"),
-                                      ("components.broker:Nope", "has no"), ("components.broker:TYPE_CHECKING", "not a class")])
+                                      ("components.broker:Nope", "has no"), ("components.codec:FEED_TOPIC", "not a class")])
 def test_bad_references(ref: str, msg: str) -> None:
     with pytest.raises(SpecError, match=msg):
         import_class(ref)
