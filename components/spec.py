@@ -122,7 +122,8 @@ def decode_value(value: Any) -> Any:
         return [decode_value(v) for v in value]
     if isinstance(value, dict):
         if "__enum__" in value:
-            return import_class(value["__enum__"])[value["name"]]
+            enum_cls: Any = import_class(value["__enum__"])
+            return enum_cls[value["name"]]
         if "__param__" in value:
             return ParamSpec(**{k: decode_value(v) for k, v in value["__param__"].items()})
         if "__dict__" in value:

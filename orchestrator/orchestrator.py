@@ -45,6 +45,7 @@ class RunResult:
     fills: int = 0
     elapsed_s: float = 0.0
     strategy_ids: list[str] = field(default_factory=list)
+    barrier: dict[str, Any] | None = None
 
     @property
     def bars_per_s(self) -> float:
@@ -61,6 +62,7 @@ class RunResult:
             "elapsed_s": round(self.elapsed_s, 4),
             "bars_per_s": round(self.bars_per_s, 1),
             "strategy_ids": self.strategy_ids,
+            "barrier": self.barrier,
         }
 
 
@@ -145,6 +147,7 @@ class Orchestrator:
         self.run_id: str | None = None
         self._cancel_reason: str | None = None
         self._prepared: tuple[type, type, int, list[str]] | None = None
+        self.barrier: dict[str, Any] | None = None
 
     # --- configuration ---------------------------------------------------------------------
 
@@ -225,7 +228,7 @@ class Orchestrator:
             raise
         elapsed = time.monotonic() - started
         bars, events, fills = self._finish(run_id, status, error)
-        return RunResult(run_id, status, error, bars, events, fills, elapsed, list(self.strategy_ids))
+        return RunResult(run_id, status, error, bars, events, fills, elapsed, list(self.strategy_ids), self.barrier)
 
     def _finish(self, run_id: str, status: str, error: str | None) -> tuple[int, int, int]:
         conn = runsdb.connect(self.db_path)
@@ -306,6 +309,12 @@ class Orchestrator:
         except Exception as exc:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
+            if control is not None:
+                try:
+                    barrier = control.stats().get("barrier")
+                    self.barrier = {k: barrier[k] for k in ("rounds", "p50_us", "p99_us", "max_us") if k in barrier}
+                except Exception:
+                    pass
             self._shutdown(control, children)
             if control is not None:
                 try:

@@ -26,10 +26,11 @@ def resolve(ref: str) -> type:
             raise ValueError(str(exc)) from None
     else:
         known = registered()
-        cls = known.get(ref) or next((c for c in known.values() if getattr(c, "name", None) == ref), None)
-        if cls is None:
+        found = known.get(ref) or next((c for c in known.values() if getattr(c, "name", None) == ref), None)
+        if found is None:
             names = ", ".join(sorted(known)) or "none"
             raise ValueError(f"unknown strategy {ref!r} (registered: {names}; or give module:Class or file.py:Class)")
+        cls = found
     if not (isinstance(cls, type) and issubclass(cls, StrategyBase)):
         raise ValueError(f"{ref!r} is not a StrategyBase subclass")
     return cls
