@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXERCISER, processes_mentioning, recorded_events
+from systemkit import EXERCISER, processes_mentioning, recorded_events
 
 from components import SimulatedBroker
 from components.datafeed import SimulatedDatafeed

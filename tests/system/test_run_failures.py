@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import EXERCISER, processes_mentioning
+from systemkit import EXERCISER, processes_mentioning
 from test_complete_run import make_orchestrator
 
 from orchestrator.strategies import resolve, with_parameters
