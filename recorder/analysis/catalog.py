@@ -1,0 +1,123 @@
+"""Which runs a runs.db holds: opening it for reading, run rows, id look-up with suggestions.
+
+Everything here reads the `runs` row and cheap aggregates only, so listing a database of many
+large runs stays fast; the per-bar analysis lives in `load` and `analyse`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recorder import runsdb
+
+#: `latest` names the newest run (by start time), so `tickbus runs report latest` works after a run.
+LATEST = "latest"
+
+
+class UnknownRunError(LookupError):
+    """No run of that id; the message lists the closest ids."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One `runs` row, config and metadata decoded."""
+
+    run_id: str
+    name: str
+    status: str
+    ts_start: int
+    ts_end: int | None
+    config: dict[str, Any]
+    metadata: dict[str, Any] | None
+    error: str | None
+
+    @property
+    def wall_time_s(self) -> float:
+        """Seconds from start to end, or to now for a run still running."""
+        end = self.ts_end if self.ts_end is not None else time.time_ns()
+        return max(0, end - self.ts_start) / 1e9
+
+    @property
+    def strategy_ids(self) -> list[str]:
+        """Strategy ids in configuration order (the ids fills carry), else the strategy names."""
+        comps = (self.config.get("components") or {}).get("strategies") or []
+        ids = [str(c["strategy_id"]) for c in comps if isinstance(c, dict) and c.get("strategy_id")]
+        return ids or [str(s) for s in self.config.get("strategies") or []]
+
+    @property
+    def symbols(self) -> list[str]:
+        return [str(s) for s in self.config.get("symbols") or []]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "name": self.name, "status": self.status,
+            "ts_start": self.ts_start, "ts_end": self.ts_end, "wall_time_s": round(self.wall_time_s, 3),
+            "config": self.config, "metadata": self.metadata, "error": self.error,
+        }
+
+
+def open_runs_db(path: str | Path) -> sqlite3.Connection:
+    """Open an existing runs.db for reading; RunsDbError names what is wrong with the file."""
+    return runsdb.connect(path, create=False)
+
+
+def _json(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"unparsed": text}
+
+
+def _info(row: tuple[Any, ...]) -> RunInfo:
+    run_id, name, status, ts_start, ts_end, config, metadata, error = row
+    cfg = _json(config)
+    return RunInfo(run_id, name, status, ts_start, ts_end, cfg if isinstance(cfg, dict) else {}, _json(metadata), error)
+
+
+_RUN_COLUMNS = "run_id, name, status, ts_start, ts_end, config, metadata, error"
+
+
+def run_ids(conn: sqlite3.Connection) -> list[str]:
+    """Every run id, newest first."""
+    return [r[0] for r in conn.execute("SELECT run_id FROM runs ORDER BY ts_start DESC, run_id DESC")]
+
+
+def all_runs(conn: sqlite3.Connection) -> list[RunInfo]:
+    """Every run row, newest first."""
+    rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY ts_start DESC, run_id DESC")
+    return [_info(r) for r in rows]
+
+
+def get_run(conn: sqlite3.Connection, run_id: str) -> RunInfo:
+    """The run row of `run_id` (or of the newest run for `latest`).
+
+    Raises UnknownRunError listing the closest ids (difflib), or the newest ones when nothing is
+    close, so a mistyped id is one copy-paste away from the right one.
+    """
+    if run_id == LATEST:
+        row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY ts_start DESC, run_id DESC LIMIT 1").fetchone()
+        if row is None:
+            raise UnknownRunError("the runs database holds no runs")
+        return _info(row)
+    row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is not None:
+        return _info(row)
+    ids = run_ids(conn)
+    if not ids:
+        raise UnknownRunError(f"no run {run_id!r}: the runs database holds no runs")
+    close = difflib.get_close_matches(run_id, ids, n=3, cutoff=0.4)
+    if close:
+        raise UnknownRunError(f"no run {run_id!r}; closest: {', '.join(close)}")
+    raise UnknownRunError(f"no run {run_id!r}; newest: {', '.join(ids[:3])}")
+
+
+def count_rows(conn: sqlite3.Connection, table: str, run_id: str) -> int:
+    return int(conn.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()[0])
