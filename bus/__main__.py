@@ -1,0 +1,36 @@
+"""`python -m bus --run-dir DIR [--transport ipc|tcp] [--heartbeat-timeout S] [--max-trailing-backlog N]`"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bus.errors import BusError
+from bus.server import BusServer
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bus", description="Run a tickbus bus process.")
+    ap.add_argument("--run-dir", required=True, help="private run directory (created 0700)")
+    ap.add_argument("--transport", choices=("ipc", "tcp"), default="ipc")
+    ap.add_argument("--heartbeat-timeout", type=float, default=1.0,
+                    help="seconds without a heartbeat before a member is declared lost")
+    ap.add_argument("--max-trailing-backlog", type=int, default=10_000,
+                    help="trailing pending allowed by waits that exclude trailing members")
+    ap.add_argument("--tap-hwm", type=int, default=1000, help="per-tap send high-water mark")
+    args = ap.parse_args(argv)
+    try:
+        server = BusServer(
+            args.run_dir, transport=args.transport, heartbeat_timeout=args.heartbeat_timeout,
+            max_trailing_backlog=args.max_trailing_backlog, tap_hwm=args.tap_hwm,
+        )
+        server.run()
+    except BusError as exc:
+        print(f"tickbus-bus: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

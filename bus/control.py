@@ -1,0 +1,88 @@
+"""ControlClient: requests to the bus's control endpoint (orchestrator, monitor). Not a member.
+
+Frames: see "Control client <-> bus" in bus/protocol.py. Not thread-safe.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import msgpack
+import zmq
+
+from bus import protocol as P
+from bus.endpoints import Endpoints, coerce
+from bus.errors import BusError, BusLost
+
+
+class ControlClient:
+    def __init__(self, endpoints: Endpoints | str | os.PathLike[str], timeout: float = 5.0) -> None:
+        self.endpoints = coerce(endpoints)
+        self.timeout = float(timeout)
+        self._ctx: zmq.Context[Any] = zmq.Context()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.connect(self.endpoints.control)
+        self._id = 0
+        self._closed = False
+
+    def request(self, command: bytes, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+        """Send one request and wait (bounded) for its reply; raise BusError if it failed."""
+        self._id += 1
+        rid = self._id
+        self._sock.send_multipart((P.DELIM, command, msgpack.packb({"id": rid, **args})))
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._sock.poll(int(left * 1000.0) + 1):
+                raise BusLost(f"bus at {self.endpoints.control} did not answer {command.decode()!r} "
+                              f"within {limit:g} s")
+            frames = self._sock.recv_multipart()
+            if len(frames) != 2:
+                continue
+            try:
+                reply = msgpack.unpackb(frames[1])
+            except Exception:  # noqa: BLE001
+                continue
+            if not isinstance(reply, dict) or reply.get("id") != rid:
+                continue  # a late reply to an earlier request
+            if not reply.get("ok"):
+                raise BusError(f"bus refused {command.decode()!r}: {reply.get('error')}")
+            return reply
+
+    def ping(self) -> int:
+        """The bus's pid (a cheap liveness check)."""
+        return int(self.request(P.CTL_PING)["pid"])
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.request(P.CTL_STATS)["stats"])
+
+    def members(self) -> dict[str, dict[str, Any]]:
+        return dict(self.request(P.CTL_MEMBERS)["members"])
+
+    def stop_member(self, name: str) -> None:
+        """Ask a member to stop (its client sets stop_requested); it should then leave()."""
+        self.request(P.CTL_STOP_MEMBER, name=name)
+
+    def fail(self, reason: str) -> None:
+        """Put the bus in the failed state: every pending and future wait raises MemberLost."""
+        self.request(P.CTL_FAIL, reason=reason)
+
+    def shutdown(self) -> None:
+        """STOP every member, answer pending waits, reply, then the bus exits."""
+        self.request(P.CTL_SHUTDOWN)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._sock.close(0)
+            self._ctx.term()
+
+    def __enter__(self) -> "ControlClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,68 @@
+"""Where a bus listens: the small JSON file the bus writes into its run directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ENDPOINTS_FILE = "endpoints.json"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """The three endpoints of one bus plus its pid and transport ('ipc' | 'tcp').
+
+    `curve_server_key` is reserved for ZeroMQ CURVE (a later issue); None means no CURVE.
+    """
+
+    members: str
+    control: str
+    tap: str
+    pid: int
+    transport: str
+    curve_server_key: str | None = None
+
+    @classmethod
+    def load(cls, path_or_run_dir: str | os.PathLike[str]) -> "Endpoints":
+        """Read endpoints.json, given the file itself or the run directory holding it."""
+        path = Path(path_or_run_dir)
+        if path.is_dir():
+            path = path / ENDPOINTS_FILE
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: not a JSON object")
+        return cls(
+            members=str(data["members"]),
+            control=str(data["control"]),
+            tap=str(data["tap"]),
+            pid=int(data["pid"]),
+            transport=str(data["transport"]),
+            curve_server_key=data.get("curve_server_key"),
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write atomically (temp file + rename) so a reader never sees a half-written file."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / ENDPOINTS_FILE
+        fd, tmp = tempfile.mkstemp(prefix=".endpoints-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(asdict(self), fh)
+                fh.write("\n")
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+
+def coerce(endpoints: "Endpoints | str | os.PathLike[str]") -> Endpoints:
+    """Accept an Endpoints, an endpoints.json path or a run directory."""
+    return endpoints if isinstance(endpoints, Endpoints) else Endpoints.load(endpoints)
