@@ -126,6 +126,8 @@ class BusClient:
         self._unacked = 0
         self._req = 0
         self._awaiting: tuple[bytes, bytes] | None = None
+        self._async_waits: set[bytes] = set()
+        self.idle_replies: deque[tuple[bytes, bytes, bytes]] = deque()  # (rid, status, body)
         self._reply: list[bytes] | None = None
         self.joined = False
         self.left = False
@@ -234,7 +236,7 @@ class BusClient:
         inbox = self._inbox
         if inbox:
             self._drain()
-        elif self.stop_requested:
+        elif self.stop_requested or self.idle_replies:
             return []
         else:
             deadline = time.monotonic() + timeout
@@ -244,6 +246,8 @@ class BusClient:
                 if wait_input(min(left, POLL_SLICE_S) if left > 0 else 0.0):
                     if inbox:
                         break
+                    if self.idle_replies:
+                        return []
                 else:
                     self._check_bus()
                 if self.stop_requested or left <= 0:
@@ -253,16 +257,40 @@ class BusClient:
         self._unacked += len(out)
         return out
 
-    def ack(self) -> None:
-        """Acknowledge every delivery recv() returned and not yet acked, in one ACK.
+    def ack(self, count: int | None = None) -> None:
+        """Acknowledge every delivery recv() returned and not yet acked (or the first `count` of
+        them: a pacer holds the rest), in one ACK.
 
         Call it after publishing everything those deliveries caused (invariant 3)."""
-        n = self._unacked
-        if n:
-            self._unacked = 0
+        n = self._unacked if count is None else min(count, self._unacked)
+        if n > 0:
+            self._unacked -= n
             self._command(P.DELIM, P.ACK, b"%d" % n)
         elif self._out:
             self.flush()
+
+    def request_idle(self, timeout: float, *, include_trailing: bool = False, exclude_self: bool = True) -> bytes:
+        """Ask, without blocking, to be told when everything published so far has been processed
+        by every other counted member; the answer arrives in `idle_replies` (recv() returns early
+        for it). Returns the request id. Used by a pacer (protocol.py, invariant 4)."""
+        rid = self._next_rid()
+        self._async_waits.add(rid)
+        self._command(P.DELIM, P.WAIT, rid, msgpack.packb((include_trailing, float(timeout), exclude_self)))
+        return rid
+
+    def take_idle_reply(self, rid: bytes) -> bool:
+        """True once the request `rid` was answered idle (older answers are dropped); raises
+        like wait_until_idle when it was answered with an error."""
+        found = False
+        while self.idle_replies:
+            got, status, body = self.idle_replies.popleft()
+            self._async_waits.discard(got)
+            if got != rid:
+                continue
+            if status != P.OK:
+                self._raise_wait_error(status, body)
+            found = True
+        return found
 
     @property
     def unacked(self) -> int:
@@ -280,7 +308,10 @@ class BusClient:
         status = frames[3]
         if status == P.OK:
             return
-        body = self._body(frames[4])
+        self._raise_wait_error(status, frames[4])
+
+    def _raise_wait_error(self, status: bytes, raw: bytes) -> None:
+        body = self._body(raw)
         error = str(body.get("error", status.decode(errors="replace")))
         if status == P.FAILED:
             raise MemberLost(error, member=body.get("member"), reason=error)
@@ -377,7 +408,9 @@ class BusClient:
         if len(frames) >= 2 and not frames[0]:
             kind = frames[1]
             if kind in P.REPLY_KINDS and len(frames) == 5:
-                if self._awaiting == (kind, frames[2]):
+                if kind == P.WAIT_REPLY and frames[2] in self._async_waits:
+                    self.idle_replies.append((frames[2], frames[3], frames[4]))
+                elif self._awaiting == (kind, frames[2]):
                     self._reply = frames
                 else:
                     self.stale_replies += 1

@@ -220,8 +220,13 @@ class Registry:
         return err
 
     # --- idle ---
-    def idle(self, include_trailing: bool) -> bool:
-        if self.pending_main:
+    def idle(self, include_trailing: bool, exclude: Member | None = None) -> bool:
+        """Nothing pending for counted members (`exclude`'s own pending aside: a pacer waiting
+        for the reactions to what it released, while it holds deliveries it has not used yet)."""
+        main = self.pending_main
+        if exclude is not None and exclude.tracked and not exclude.trailing:
+            main -= exclude.pending
+        if main:
             return False
         if include_trailing:
             return self.pending_trailing == 0

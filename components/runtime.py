@@ -21,6 +21,7 @@ import signal
 import sys
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,68 @@ def serve(
     publish_outbox(client, component)
 
 
+def pace(
+    component: Component,
+    client: Any,
+    *,
+    barrier_timeout: float,
+    should_stop: Callable[[], bool] = lambda: _Stop.requested,
+) -> None:
+    """Run the broker as the pacer of the replay (conservative synchronisation).
+
+    The datafeed publishes timestamps ahead; the broker holds them (unacknowledged, so the
+    datafeed's own barrier still waits for them) and releases the next one - matches it, then
+    publishes its fills and bars - only when the bus says everything it published before has
+    been processed by every other counted member. A round is broker -> strategies -> broker
+    instead of a trip back to the datafeed, and a strategy still sees exactly what it would see
+    with one full barrier per timestamp (bus/protocol.py, invariant 4, "Pacing").
+    """
+    client.join(component.subscriptions())
+    component.start()
+    publish_outbox(client, component)
+    held: deque[bytes] = deque()
+    waiting: bytes | None = None  # the latest idle request; older answers prove nothing
+    asked = 0.0
+    parent = os.getppid()
+    while not should_stop() and not client.stop_requested:
+        messages = client.recv(TICK_S if (waiting is not None or not held) else 0.0)
+        dirty = False
+        for topic, payload in messages:
+            if topic == codec.FEED_TOPIC:
+                held.append(payload)
+                continue
+            try:
+                events = codec.decode(topic, payload)
+            except codec.DecodeError as exc:
+                print(f"{client.name}: {exc}", file=sys.stderr)
+                continue
+            try:
+                component.on_message(topic, events)
+            finally:
+                dirty |= publish_outbox(client, component) > 0
+        if waiting is not None and client.take_idle_reply(waiting):
+            waiting = None
+        if waiting is None and held:
+            payload = held.popleft()
+            try:
+                component.on_message(codec.FEED_TOPIC, codec.decode(codec.FEED_TOPIC, payload))
+            finally:
+                publish_outbox(client, component)
+            dirty = True
+        client.ack(client.unacked - len(held))
+        if dirty:
+            waiting = client.request_idle(barrier_timeout)
+            asked = time.monotonic()
+        elif waiting is not None and time.monotonic() - asked > barrier_timeout + 5.0:
+            raise TimeoutError(f"no idle answer from the bus within {barrier_timeout:g} s")
+        if not messages and waiting is None and not held:
+            component.tick()
+            if os.getppid() != parent:
+                break
+    component.stop()
+    publish_outbox(client, component)
+
+
 def write_progress(path: Path, sent: int, total: int, started: float, done: bool = False) -> None:
     elapsed = max(time.monotonic() - started, 1e-9)
     data = {"bars_sent": sent, "bars_total": total, "elapsed_s": elapsed, "done": done, "pid": os.getpid()}
@@ -127,23 +190,30 @@ def replay(
     barrier_timeout: float,
     progress_path: Path | None = None,
     should_stop: Callable[[], bool] = lambda: _Stop.requested,
+    window: int = 1,
 ) -> bool:
-    """Publish a timestamp's bars, wait for the barrier, repeat; True when the replay completed."""
+    """Publish each timestamp's bars; True when the replay completed and everything settled.
+
+    With `window` > 1 the broker paces the replay (see `pace`) and the datafeed only waits for the
+    barrier every `window` timestamps, which bounds how far it runs ahead; with 1 it waits after
+    every timestamp (no pacer needed)."""
     client.join([], tracked=False)
     total = datafeed.total_bars
     started = time.monotonic()
     last_report = 0.0
-    sent = 0
+    sent = rounds = 0
     for bars in datafeed.timestamps():
         if should_stop() or client.stop_requested:
             return False
         client.publish(codec.FEED_TOPIC, codec.encode(bars))
-        client.wait_until_idle(barrier_timeout, include_trailing=False)
+        rounds += 1
+        if rounds % window == 0:
+            client.wait_until_idle(barrier_timeout * window, include_trailing=False)
         sent += len(bars)
         if progress_path is not None and time.monotonic() - last_report >= PROGRESS_EVERY_S:
             last_report = time.monotonic()
             write_progress(progress_path, sent, total, started)
-    client.wait_until_idle(barrier_timeout, include_trailing=True)
+    client.wait_until_idle(barrier_timeout * max(window, 1), include_trailing=True)
     if progress_path is not None:
         write_progress(progress_path, sent, total, started, done=True)
     return True
@@ -177,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", required=True, type=Path)
     parser.add_argument("--name", required=True)
     parser.add_argument("--spec", required=True, help="JSON class spec (components.spec)")
-    parser.add_argument("--role", choices=("component", "datafeed"), default="component")
+    parser.add_argument("--role", choices=("component", "pacer", "datafeed"), default="component",
+                        help="pacer: the broker releasing timestamps (see pace)")
+    parser.add_argument("--window", type=int, default=1,
+                        help="datafeed: timestamps published ahead of the barrier (needs a pacer when > 1)")
     parser.add_argument("--trailing", action="store_true", help="counted only by the final barrier")
     parser.add_argument("--non-critical", action="store_true", help="losing it does not fail the run")
     parser.add_argument("--barrier-timeout", type=float, default=30.0)
@@ -195,12 +268,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.role == "datafeed":
             obj.open()
             try:
-                done = replay(obj, client, barrier_timeout=args.barrier_timeout, progress_path=args.run_dir / "progress.json")
+                done = replay(obj, client, barrier_timeout=args.barrier_timeout,
+                              progress_path=args.run_dir / "progress.json", window=max(args.window, 1))
             finally:
                 obj.close()
             client.leave()
             return EXIT_OK if done else EXIT_BARRIER_FAILED
-        serve(obj, client, trailing=args.trailing, critical=not args.non_critical)
+        if args.role == "pacer":
+            pace(obj, client, barrier_timeout=args.barrier_timeout)
+        else:
+            serve(obj, client, trailing=args.trailing, critical=not args.non_critical)
         client.leave()
         return EXIT_OK
     except BusError as exc:

@@ -126,6 +126,9 @@ class Orchestrator:
     start_timeout: float = 20.0
     stop_timeout: float = 5.0
     heartbeat_timeout: float = 1.0
+    #: Timestamps the datafeed may publish ahead; > 1 lets the broker pace the replay (one round
+    #: is broker -> strategies -> broker); 1 is a full barrier after every timestamp.
+    window: int = 256
 
     def __init__(
         self,
@@ -294,12 +297,13 @@ class Orchestrator:
             control = ControlClient(run_dir, timeout=self.stop_timeout)
             plan: list[tuple[str, str, type, dict[str, Any], list[str]]] = [
                 ("recorder", "component", recorder_cls, {}, ["--trailing"]),
-                ("broker", "component", broker_cls, {}, []),
+                ("broker", "pacer" if self.window > 1 else "component", broker_cls, {}, []),
             ]
             plan += [(sid, "component", cls, {"strategy_id": sid}, []) for sid, cls in zip(self.strategy_ids, self.strategies)]
             for name, role, cls, init, extra in plan:
                 children.append(self._start_child(run_dir, control, name, role, cls, init, extra))
-            feed = self._start_child(run_dir, control, "datafeed", "datafeed", datafeed_cls, {}, [], wait_join=False)
+            feed = self._start_child(run_dir, control, "datafeed", "datafeed", datafeed_cls, {},
+                                     ["--window", str(self.window)], wait_join=False)
             children.append(feed)
             status, error = self._supervise(run_dir, control, children, feed, total)
         except RunCancelled as exc:
