@@ -10,6 +10,17 @@ from bus.errors import BusError
 from bus.server import BusServer
 
 
+def _die_with_parent() -> None:
+    """SIGTERM (a clean shutdown) when the process that started the bus dies: no orphan buses."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bus", description="Run a tickbus bus process.")
     ap.add_argument("--run-dir", required=True, help="private run directory (created 0700)")
@@ -20,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="trailing pending allowed by waits that exclude trailing members")
     ap.add_argument("--tap-hwm", type=int, default=1000, help="per-tap send high-water mark")
     args = ap.parse_args(argv)
+    _die_with_parent()
     try:
         server = BusServer(
             args.run_dir, transport=args.transport, heartbeat_timeout=args.heartbeat_timeout,

@@ -624,7 +624,9 @@ def start_bus_process(
     log_path = None if log_file is None else (run_dir / log_file)
     log_fh = open(log_path, "ab") if log_path is not None else None
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=log_fh, env=env)
+        # Own session: a Ctrl-C at the terminal reaches only the orchestrator, which stops the run
+        # in order; `python -m bus` also asks Linux to end it if its parent dies.
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=log_fh, env=env, start_new_session=True)
     finally:
         if log_fh is not None:
             log_fh.close()

@@ -291,5 +291,21 @@ def main(argv: list[str] | None = None) -> int:
             client.close()
 
 
+def _profiled_main() -> int:
+    """With TICKBUS_PROFILE=DIR each component process writes DIR/<name>.prof (cProfile)."""
+    out = os.environ.get("TICKBUS_PROFILE")
+    if not out:
+        return main()
+    import cProfile
+
+    name = sys.argv[sys.argv.index("--name") + 1] if "--name" in sys.argv else str(os.getpid())
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(main)
+    finally:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(str(Path(out) / f"{name}.prof"))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_profiled_main())

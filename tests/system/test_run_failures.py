@@ -97,3 +97,25 @@ def test_sigterm_to_the_orchestrator_cancels_the_run_and_stops_every_process(sec
     assert 0 < summary["bars"] < 1200
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:2]
+
+
+def test_sigkilled_orchestrator_leaves_no_process_behind(secmaster: Path, tmp_path: Path) -> None:
+    proc = _start_cli_run(secmaster, tmp_path / "runs.db")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(_children_of(proc.pid)) < 5:
+            time.sleep(0.1)
+        children = _children_of(proc.pid)
+        assert len(children) >= 5
+        cmd = Path(f"/proc/{children[0]}/cmdline").read_bytes().split(b"\0")
+        run_dir = cmd[cmd.index(b"--run-dir") + 1].decode()
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and processes_mentioning(run_dir):
+            time.sleep(0.2)
+        assert processes_mentioning(run_dir) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
