@@ -213,7 +213,9 @@ class Orchestrator:
         conn = runsdb.connect(self.db_path)
         try:
             names = [getattr(c, "name", "") or c.__name__ for c in self.strategies]
-            self.run_id = run_id = runsdb.create_run(conn, names, self._config(datafeed_cls, broker_cls, symbols))
+            # metadata: who runs it, so tools can tell a live `running` run from an abandoned one
+            metadata = {"orchestrator_pid": os.getpid(), "host": platform.node()}
+            self.run_id = run_id = runsdb.create_run(conn, names, self._config(datafeed_cls, broker_cls, symbols), metadata)
         finally:
             conn.close()
         recorder_cls = configured(RunRecorder, "_RunRecorder", db_path=str(self.db_path), run_id=run_id)
