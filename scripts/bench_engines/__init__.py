@@ -1,0 +1,9 @@
+"""Engines of the SMA-X benchmark (scripts/bench.py) that are not tickbus.
+
+- `common`: CSV loading, strategy periods, fills files, the exact SMA-X reference (integer cents).
+- `numpy_smax`: the vectorised numpy engine (run as a script, a whole process).
+- `bt_smax`: the backtrader engine (run as a script; needs the `bench` extra).
+
+The runner scripts put `scripts/` on sys.path themselves, so `python scripts/bench_engines/X.py`
+works from any directory.
+"""
