@@ -103,3 +103,20 @@ def test_check_route_rejects_dots_and_whitespace() -> None:
     for bad in ["", "a.b", "a b", "\t"]:
         with pytest.raises(ValueError):
             codec.check_route(bad)
+
+
+@pytest.mark.parametrize("cls", ev.EVENT_TYPES, ids=lambda c: c.__name__)
+def test_fast_decoder_agrees_with_the_generic_one(cls: type[ev.EventBase]) -> None:
+    layout = codec._LAYOUTS[cls]
+    rng = random.Random(f"fast-{cls.__name__}")
+    for _ in range(200):
+        record = layout.encode(random_event(rng, cls))
+        fast = layout.fast_decode(record)
+        assert fast is not None and codec.same_event(fast, layout.decode(record))
+        # corrupt one field: the fast path declines, the generic one names the problem
+        bad = list(record)
+        i = rng.randrange(len(bad))
+        bad[i] = object()
+        assert layout.fast_decode(bad) is None
+        with pytest.raises((ValueError, TypeError)):
+            layout.decode(bad)
