@@ -113,6 +113,19 @@ def serve(
     publish_outbox(client, component)
 
 
+def release(client: Any, component: Component, bars: list[Any], payload: bytes) -> None:
+    """Publish what the broker emitted for a feed message; when it ends with the very bars it
+    was given (the broker re-publishes them after matching), send the feed's payload on the
+    market topic as it is instead of encoding the same bars again."""
+    out = component.drain()
+    n = len(bars)
+    reuse = n > 0 and len(out) >= n and all(a is b for a, b in zip(out[len(out) - n:], bars))
+    for topic, batch in codec.group_by_topic(out[: len(out) - n] if reuse else out):
+        client.publish(topic, codec.encode(batch))
+    if reuse:
+        client.publish(codec.MARKET_TOPIC, payload)
+
+
 def pace(
     component: Component,
     client: Any,
@@ -156,10 +169,11 @@ def pace(
             waiting = None
         if waiting is None and held:
             payload = held.popleft()
+            bars = codec.decode(codec.FEED_TOPIC, payload)
             try:
-                component.on_message(codec.FEED_TOPIC, codec.decode(codec.FEED_TOPIC, payload))
+                component.on_message(codec.FEED_TOPIC, bars)
             finally:
-                publish_outbox(client, component)
+                release(client, component, bars, payload)
             dirty = True
         client.ack(client.unacked - len(held))
         if dirty:
