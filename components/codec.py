@@ -245,6 +245,11 @@ def decode(topic: bytes | str, payload: bytes) -> list[ev.EventBase]:
     return out
 
 
+def record_encoder(cls: type[ev.EventBase]) -> Callable[[ev.EventBase], list[Any]]:
+    """Field values of an event in wire order with enums by name (a payload record, unpacked)."""
+    return _LAYOUTS[cls].encode
+
+
 def group_by_topic(events: Iterable[ev.EventBase]) -> list[tuple[str, list[ev.EventBase]]]:
     """Batch consecutive events that share a topic (and type) into messages, keeping order."""
     out: list[tuple[str, list[ev.EventBase]]] = []

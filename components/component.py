@@ -19,8 +19,9 @@ class Component:
 
     #: Name the component joins the bus under (unique within a run).
     component_id: str = ""
-    #: A raw component gets undecoded payloads through `on_raw` (the recorder stores msgpack
-    #: records as rows without building event objects).
+    #: A raw component gets undecoded payloads through `on_raw` in its own process (the recorder
+    #: stores msgpack records as rows without building event objects); in-process it still gets
+    #: `on_message`.
     wants_raw: bool = False
 
     def __init__(self) -> None:

@@ -57,10 +57,7 @@ class InProcessDispatcher:
             topic, events = queue.popleft()
             for c in self._targets(topic):
                 self.delivered += 1
-                if c.wants_raw:
-                    c.on_raw(topic, codec.encode(events))
-                else:
-                    c.on_message(topic, events)
-                    out = c.drain()
-                    if out:
-                        queue.extend(codec.group_by_topic(out))
+                c.on_message(topic, events)  # raw components take decoded events here too
+                out = c.drain()
+                if out:
+                    queue.extend(codec.group_by_topic(out))

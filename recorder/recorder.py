@@ -13,6 +13,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import msgpack
@@ -85,15 +86,32 @@ class RunRecorder(Component):
             self.malformed += 1
             print(f"recorder: dropped message on {topic!r}: {exc}", file=sys.stderr)
             return
+        self._add(table, rows)
+
+    def _add(self, table: _Table, rows: list[tuple[Any, ...]]) -> None:
         table.rows.extend(rows)
         self._buffered += len(rows)
         if self._buffered >= BATCH_SIZE or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
             self.flush()
 
+    def on_message(self, topic: str, events: Sequence[ev.EventBase]) -> None:
+        """Already-decoded events (the in-process path): rows straight from the fields."""
+        if not events:
+            return
+        table = self._tables[type(events[0]).__name__]
+        to_record = codec.record_encoder(type(events[0]))
+        run_id, ji = self.run_id, table.json_index
+        rows = []
+        for e in events:
+            rec = to_record(e)
+            if ji >= 0:
+                rec[ji] = json.dumps(rec[ji])
+            rows.append((run_id, *rec))
+        self._add(table, rows)
+
     def record(self, events: list[ev.EventBase]) -> None:
-        """Record already-decoded events (the in-process path)."""
         for topic, batch in codec.group_by_topic(events):
-            self.on_raw(topic, codec.encode(batch))
+            self.on_message(topic, batch)
 
     def tick(self) -> None:
         if self._buffered and time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
