@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from orchestrator.errors import UsageError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
-COMMAND_MODULES = ("secmaster", "run", "demo", "runs")
+COMMAND_MODULES = ("secmaster", "run", "demo", "runs", "dashboard", "ps", "attach", "monitor")
 
 
 
