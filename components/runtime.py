@@ -215,21 +215,37 @@ def replay(
     total = datafeed.total_bars
     started = time.monotonic()
     last_report = 0.0
-    sent = rounds = 0
+    published = done = rounds = 0
+
+    def settled(include_trailing: bool) -> bool:
+        """Wait for the barrier, but give up at once when asked to stop (a cancelled run)."""
+        rid = client.request_idle(barrier_timeout * window, include_trailing=include_trailing, exclude_self=False)
+        deadline = time.monotonic() + barrier_timeout * window + 5.0
+        while not client.take_idle_reply(rid):
+            if should_stop() or client.stop_requested:
+                return False
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no answer from the bus within {barrier_timeout * window:g} s")
+            client.recv(TICK_S)
+        return True
+
     for bars in datafeed.timestamps():
         if should_stop() or client.stop_requested:
             return False
         client.publish(codec.FEED_TOPIC, codec.encode(bars))
+        published += len(bars)
         rounds += 1
         if rounds % window == 0:
-            client.wait_until_idle(barrier_timeout * window, include_trailing=False)
-        sent += len(bars)
-        if progress_path is not None and time.monotonic() - last_report >= PROGRESS_EVERY_S:
-            last_report = time.monotonic()
-            write_progress(progress_path, sent, total, started)
-    client.wait_until_idle(barrier_timeout * max(window, 1), include_trailing=True)
+            if not settled(False):
+                return False
+            done = published  # everything published so far has been processed
+            if progress_path is not None and time.monotonic() - last_report >= PROGRESS_EVERY_S:
+                last_report = time.monotonic()
+                write_progress(progress_path, done, total, started)
+    if not settled(True):
+        return False
     if progress_path is not None:
-        write_progress(progress_path, sent, total, started, done=True)
+        write_progress(progress_path, published, total, started, done=True)
     return True
 
 
