@@ -1,10 +1,13 @@
-"""`python -m bus --run-dir DIR [--transport ipc|tcp] [--heartbeat-timeout S] [--max-trailing-backlog N]`"""
+"""`python -m bus --run-dir DIR [--transport ipc|tcp] [--heartbeat-timeout S] [--max-trailing-backlog N]
+[--listen tcp://HOST:PORT [--curve] [--key-metadata JSON]]`"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+
+import zmq
 
 from bus.errors import BusError
 from bus.server import BusServer
@@ -30,15 +33,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-trailing-backlog", type=int, default=10_000,
                     help="trailing pending allowed by waits that exclude trailing members")
     ap.add_argument("--tap-hwm", type=int, default=1000, help="per-tap send high-water mark")
+    ap.add_argument("--listen", help="bind members on tcp://HOST:PORT (control, tap: same host); "
+                                     "off loopback this turns CURVE on (bus/security.py)")
+    ap.add_argument("--curve", action="store_true", help="require the run's CURVE access key, even on loopback")
+    ap.add_argument("--key-metadata", help="JSON object of strings written into access.key")
     args = ap.parse_args(argv)
     _die_with_parent()
     try:
+        security = None
+        if args.listen or args.curve:
+            import json
+
+            from bus.security import ServerSecurity
+
+            security = ServerSecurity(args.listen, args.curve, json.loads(args.key_metadata or "{}"))
         server = BusServer(
-            args.run_dir, transport=args.transport, heartbeat_timeout=args.heartbeat_timeout,
-            max_trailing_backlog=args.max_trailing_backlog, tap_hwm=args.tap_hwm,
+            args.run_dir, transport="tcp" if security else args.transport,
+            heartbeat_timeout=args.heartbeat_timeout, max_trailing_backlog=args.max_trailing_backlog,
+            tap_hwm=args.tap_hwm, security=security,
         )
         server.run()
-    except BusError as exc:
+    except (BusError, ValueError, OSError, zmq.ZMQError) as exc:  # e.g. --listen address in use
         print(f"tickbus-bus: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -25,6 +25,7 @@ from bus._fast import NOBLOCK, has_more_input, send2, send_parts
 from bus.endpoints import Endpoints, coerce
 from bus.errors import BusError, BusLost, IdleTimeout, JoinError, MemberLost
 from bus.log import RateLimitedLog
+from bus.security import client_configurer
 
 MAX_BATCH = 256  # queued publishes that force a flush
 POLL_SLICE_S = 0.2  # longest blocking poll between checks that the bus is still answering
@@ -38,10 +39,12 @@ _BLOCKED_SIGNALS = {
 class _Heartbeat(threading.Thread):
     """Heartbeats the bus every `interval` on its own socket and records the bus's replies."""
 
-    def __init__(self, ctx: zmq.Context[Any], endpoint: str, member_rid: bytes, interval: float) -> None:
+    def __init__(self, ctx: zmq.Context[Any], endpoint: str, member_rid: bytes, interval: float,
+                 secure: Callable[[zmq.Socket[Any]], None] | None = None) -> None:
         super().__init__(name="tickbus-heartbeat", daemon=True)
         self._ctx = ctx
         self._endpoint = endpoint
+        self._secure = secure  # CURVE keys, when the bus requires them (bus/security.py)
         self._msg = (P.DELIM, P.HEARTBEAT, member_rid)
         self.interval = interval
         self.last_reply = time.monotonic()
@@ -56,6 +59,8 @@ class _Heartbeat(threading.Thread):
         if hasattr(signal, "pthread_sigmask"):  # signals belong to the main thread's poll
             signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED_SIGNALS)
         s = self._ctx.socket(zmq.DEALER)
+        if self._secure is not None:
+            self._secure(s)
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.SNDHWM, 4)
         s.connect(self._endpoint)
@@ -114,6 +119,8 @@ class BusClient:
         self._ctx: zmq.Context[Any] = zmq.Context()
         self._rid = P.MEMBER_ID_PREFIX + os.urandom(15)
         sock = self._sock = self._ctx.socket(zmq.DEALER)
+        secure = client_configurer(self.endpoints)  # CURVE keys, when the bus requires them
+        secure(sock)
         sock.setsockopt(zmq.ROUTING_ID, self._rid)
         sock.setsockopt(zmq.SNDHWM, 0)  # tracked traffic is never dropped
         sock.setsockopt(zmq.RCVHWM, 0)
@@ -133,7 +140,7 @@ class BusClient:
         self.left = False
         self._closed = False
         self._bus_lost = False
-        self._hb = _Heartbeat(self._ctx, self.endpoints.members, self._rid, heartbeat_interval)
+        self._hb = _Heartbeat(self._ctx, self.endpoints.members, self._rid, heartbeat_interval, secure)
         self._hb.start()
 
     # ------------------------------------------------------------------ membership

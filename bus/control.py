@@ -15,6 +15,7 @@ import zmq
 from bus import protocol as P
 from bus.endpoints import Endpoints, coerce
 from bus.errors import BusError, BusLost
+from bus.security import secure_client
 
 
 class ControlClient:
@@ -23,6 +24,7 @@ class ControlClient:
         self.timeout = float(timeout)
         self._ctx: zmq.Context[Any] = zmq.Context()
         self._sock = self._ctx.socket(zmq.DEALER)
+        secure_client(self._sock, self.endpoints)  # CURVE keys, when the bus requires them
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.connect(self.endpoints.control)
         self._id = 0
@@ -32,7 +34,10 @@ class ControlClient:
         """Send one request and wait (bounded) for its reply; raise BusError if it failed."""
         self._id += 1
         rid = self._id
-        self._sock.send_multipart((P.DELIM, command, msgpack.packb({"id": rid, **args})))
+        try:
+            self._sock.send_multipart((P.DELIM, command, msgpack.packb({"id": rid, **args})))
+        except zmq.Again:  # only with CURVE (bus/security.py): the bus refused our key
+            raise BusLost(f"bus at {self.endpoints.control} refused the connection (access key?)") from None
         limit = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         while True:

@@ -15,7 +15,8 @@ ENDPOINTS_FILE = "endpoints.json"
 class Endpoints:
     """The three endpoints of one bus plus its pid and transport ('ipc' | 'tcp').
 
-    `curve_server_key` is reserved for ZeroMQ CURVE (a later issue); None means no CURVE.
+    With ZeroMQ CURVE (bus/security.py) `curve_server_key` is the bus's public key and
+    `curve_key_file` the access key clients connect with; both None: no CURVE.
     """
 
     members: str
@@ -24,6 +25,7 @@ class Endpoints:
     pid: int
     transport: str
     curve_server_key: str | None = None
+    curve_key_file: str | None = None
 
     @classmethod
     def load(cls, path_or_run_dir: str | os.PathLike[str]) -> "Endpoints":
@@ -42,6 +44,7 @@ class Endpoints:
             pid=int(data["pid"]),
             transport=str(data["transport"]),
             curve_server_key=data.get("curve_server_key"),
+            curve_key_file=data.get("curve_key_file"),
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,6 +28,7 @@ from bus.endpoints import ENDPOINTS_FILE, Endpoints
 from bus.errors import BusError
 from bus.log import RateLimitedLog
 from bus.registry import Member, Registry, join_error, pid_exited, proc_start_time
+from bus.security import ServerSecurity
 
 TICK_S = 0.02  # housekeeping period: control/tap sockets, heartbeats, wait deadlines
 PID_POLL_S = 0.08  # how often local members' pids are checked
@@ -63,15 +65,14 @@ class BusServer:
         max_trailing_backlog: int = 10_000,
         *,
         tap_hwm: int = 1000,
-        curve_secret_key: str | None = None,
+        security: ServerSecurity | None = None,
         install_signal_handlers: bool = True,
         log: TextIO | None = None,
         shutdown_grace: float = 1.0,
     ) -> None:
         if transport not in ("ipc", "tcp"):
             raise ValueError(f"transport must be 'ipc' or 'tcp', not {transport!r}")
-        if curve_secret_key is not None:
-            raise NotImplementedError("CURVE authentication is not implemented yet")
+        self.security = security  # listen address / CURVE (bus/security.py); None: ipc or loopback
         self.run_dir = Path(run_dir)
         self.transport = transport
         self.heartbeat_timeout = float(heartbeat_timeout)
@@ -111,10 +112,17 @@ class BusServer:
         self.tap = ctx.socket(zmq.XPUB)
         self.tap.setsockopt(zmq.SNDHWM, self.tap_hwm)
         self.tap.setsockopt(zmq.XPUB_VERBOSER, 1)  # every (un)subscribe reaches us: count taps
-        eps = {}
+        sec = self.security
+        if sec is not None:
+            sec.start(ctx, self.run_dir, self._log)  # keys and authenticator before any bind
+        eps: dict[str, Any] = {}
         for name, sock in (("members", self.members), ("control", self.control), ("tap", self.tap)):
-            sock.bind(self._endpoint_for(name, transport))
+            if sec is not None:
+                sec.secure(name, sock)
+            sock.bind((sec.address(name) if sec is not None else None) or self._endpoint_for(name, transport))
             eps[name] = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        if sec is not None:
+            eps = sec.published(eps)  # with CURVE: writes access.key, adds the key fields
         self.endpoints = Endpoints(pid=os.getpid(), transport=transport, **eps)
         self.endpoints.save(self.run_dir / ENDPOINTS_FILE)
         return self.endpoints
@@ -559,6 +567,8 @@ class BusServer:
         self._stop_all()
         self._fail_waiters(P.SHUTDOWN, self._closing)
         self._linger_for_leaves()
+        if self.security is not None:
+            self.security.stop()
         self.members.close(linger=1000)
         self.control.close(linger=200)
         self.tap.close(linger=0)
@@ -605,6 +615,7 @@ def start_bus_process(
     tap_hwm: int = 1000,
     log_file: str | os.PathLike[str] | None = "bus.log",
     env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> tuple[subprocess.Popen[bytes], Endpoints]:
     """Spawn `python -m bus` and wait (bounded) until it has written its endpoints.
 
@@ -620,6 +631,7 @@ def start_bus_process(
         sys.executable, "-m", "bus", "--run-dir", str(run_dir), "--transport", transport,
         "--heartbeat-timeout", repr(float(heartbeat_timeout)),
         "--max-trailing-backlog", str(int(max_trailing_backlog)), "--tap-hwm", str(int(tap_hwm)),
+        *extra_args,  # e.g. security.bus_args(listen, curve)
     ]
     log_path = None if log_file is None else (run_dir / log_file)
     log_fh = open(log_path, "ab") if log_path is not None else None

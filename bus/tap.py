@@ -10,6 +10,7 @@ from typing import Any
 import zmq
 
 from bus.endpoints import Endpoints, coerce
+from bus.security import secure_client
 
 
 class Tap:
@@ -21,6 +22,7 @@ class Tap:
         self.endpoints = coerce(endpoints)
         self._ctx: zmq.Context[Any] = zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
+        secure_client(self._sock, self.endpoints)  # CURVE keys, when the bus requires them
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.RCVHWM, hwm)
         self._sock.connect(self.endpoints.tap)

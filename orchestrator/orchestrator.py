@@ -16,7 +16,6 @@ import platform
 import re
 import shutil
 import signal
-import tempfile
 import threading
 import time
 import traceback
@@ -27,7 +26,8 @@ from typing import Any
 
 from components import codec
 from components.spec import class_spec, configured
-from orchestrator import processes
+from orchestrator import processes, rundir
+from orchestrator.attached import AttachWatcher
 from orchestrator.processes import Child
 from recorder import runsdb
 from recorder.recorder import RunRecorder
@@ -46,6 +46,7 @@ class RunResult:
     elapsed_s: float = 0.0
     strategy_ids: list[str] = field(default_factory=list)
     barrier: dict[str, Any] | None = None
+    attached: list[str] = field(default_factory=list)  # strategies that joined with `tickbus attach`
 
     @property
     def bars_per_s(self) -> float:
@@ -63,6 +64,7 @@ class RunResult:
             "bars_per_s": round(self.bars_per_s, 1),
             "strategy_ids": self.strategy_ids,
             "barrier": self.barrier,
+            "attached": self.attached,
         }
 
 
@@ -129,6 +131,14 @@ class Orchestrator:
     #: Timestamps the datafeed may publish ahead; > 1 lets the broker pace the replay (one round
     #: is broker -> strategies -> broker); 1 is a full barrier after every timestamp.
     window: int = 256
+    #: `tickbus attach` (orchestrator/attach.py): attached strategies the replay waits for (bounded
+    #: by attach_timeout), what losing one does by default ("fail" | "drop"), and a tcp://HOST:PORT
+    #: to bind the bus on (CURVE keys off loopback; `curve` forces them, bus/security.py).
+    expect_attach: int = 0
+    attach_timeout: float = 60.0
+    on_attach_loss: str = "fail"
+    listen: str | None = None
+    curve: bool = False
 
     def __init__(
         self,
@@ -233,7 +243,10 @@ class Orchestrator:
             raise
         elapsed = time.monotonic() - started
         bars, events, fills = self._finish(run_id, status, error)
-        return RunResult(run_id, status, error, bars, events, fills, elapsed, list(self.strategy_ids), self.barrier)
+        watcher: AttachWatcher | None = getattr(self, "_attach", None)  # set by multi-process runs
+        attached = list(watcher.seen) if watcher is not None else []
+        return RunResult(run_id, status, error, bars, events, fills, elapsed, list(self.strategy_ids), self.barrier,
+                         attached)
 
     def _finish(self, run_id: str, status: str, error: str | None) -> tuple[int, int, int]:
         conn = runsdb.connect(self.db_path)
@@ -288,14 +301,15 @@ class Orchestrator:
     def _run_processes(self, recorder_cls: type, broker_cls: type, datafeed_cls: type, total: int) -> tuple[str, str | None]:
         from bus import ControlClient, start_bus_process
 
-        run_dir = Path(tempfile.mkdtemp(prefix="tb-"))
-        os.chmod(run_dir, 0o700)
+        run_dir = rundir.create_run_dir()  # private, and findable by ps/attach/monitor
         self.run_dir = run_dir
         children: list[Child] = []
         control: Any = None
         bus_proc = None
+        self._attach: AttachWatcher | None = None
         try:
-            bus_proc, _ = start_bus_process(run_dir, transport=self.transport, heartbeat_timeout=self.heartbeat_timeout)
+            bus_proc, eps = start_bus_process(run_dir, transport="tcp" if self.listen or self.curve else self.transport,
+                                              heartbeat_timeout=self.heartbeat_timeout, extra_args=self._bus_args())
             control = ControlClient(run_dir, timeout=self.stop_timeout)
             plan: list[tuple[str, str, type, dict[str, Any], list[str]]] = [
                 ("recorder", "component", recorder_cls, {}, ["--trailing"]),
@@ -304,6 +318,10 @@ class Orchestrator:
             plan += [(sid, "component", cls, {"strategy_id": sid}, []) for sid, cls in zip(self.strategy_ids, self.strategies)]
             for name, role, cls, init, extra in plan:
                 children.append(self._start_child(run_dir, control, name, role, cls, init, extra))
+            self._attach = AttachWatcher(self.db_path, str(self.run_id), [p[0] for p in plan] + ["datafeed"])
+            self._publish_run_info(run_dir, eps)  # from now on the run can be attached to
+            if self.expect_attach:
+                self._attach.wait_for(control, self.expect_attach, self.attach_timeout, self._check_cancel)
             feed = self._start_child(run_dir, control, "datafeed", "datafeed", datafeed_cls, {},
                                      ["--window", str(self.window)], wait_join=False)
             children.append(feed)
@@ -321,6 +339,8 @@ class Orchestrator:
                     self.barrier = {k: barrier[k] for k in ("rounds", "p50_us", "p99_us", "max_us") if k in barrier}
                 except Exception:
                     pass
+            if self._attach is not None and control is not None:
+                self._attach.stop_all(control, self.stop_timeout)  # with the strategies, before the recorder
             self._shutdown(control, children)
             if control is not None:
                 try:
@@ -334,10 +354,30 @@ class Orchestrator:
                 except Exception:
                     bus_proc.kill()
                     bus_proc.wait(timeout=self.stop_timeout)
+        if self._attach is not None:
+            self._attach.finish()
         if status != "completed":
             error = self._explain(run_dir, children, error)
         shutil.rmtree(run_dir, ignore_errors=True)
         return status, error
+
+    def _bus_args(self) -> list[str]:
+        """`python -m bus` flags for --listen/--curve; the access key names the run and its symbols."""
+        from bus.security import bus_args
+
+        if not (self.listen or self.curve):
+            return []
+        symbols = self._prepared[3] if self._prepared else []
+        return bus_args(self.listen, self.curve, {"run-id": str(self.run_id), "symbols": ",".join(symbols)})
+
+    def _publish_run_info(self, run_dir: Path, eps: Any) -> None:
+        rundir.write_run_info(rundir.new_run_info(
+            run_dir, run_id=str(self.run_id), runs_db=str(Path(self.db_path).absolute()),
+            endpoints=str(run_dir / "endpoints.json"), bus={"members": eps.members, "control": eps.control, "tap": eps.tap},
+            symbols=list(self._prepared[3] if self._prepared else []),
+            strategies=list(self.strategy_ids), listen=eps.members if self.listen else None,
+            access_key=eps.curve_key_file, expect_attach=self.expect_attach, on_attach_loss=self.on_attach_loss,
+        ))
 
     def _start_child(
         self,
@@ -384,7 +424,10 @@ class Orchestrator:
                     control.fail(f"{child.exit_reason()}")
                 except Exception:
                     pass
-                return "failed", child.exit_reason()
+                lost = self._attach.lost_reason(control) if self._attach is not None else None
+                return "failed", lost or child.exit_reason()  # a lost attacher is the cause, not the symptom
+            if self._attach is not None:
+                self._attach.poll(control)  # records attach/detach/loss in the run's config
             self._report_progress(progress_path)
             time.sleep(0.05)
 

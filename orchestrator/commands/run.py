@@ -49,6 +49,15 @@ def add_run_arguments(p: argparse.ArgumentParser, *, strategies: bool = True) ->
     p.add_argument("--in-process", action="store_true", default=None, help="all components in this process")
     p.add_argument("--transport", choices=("ipc", "tcp"), help="bus transport (default ipc)")
     p.add_argument("--barrier-timeout", type=float, help="seconds a timestamp may take before the run fails")
+    p.add_argument("--expect-attach", type=int, metavar="N",
+                   help="wait for N strategies from `tickbus attach` before the replay starts (deterministic)")
+    p.add_argument("--attach-timeout", type=float, metavar="S", help="how long to wait for them (default 60)")
+    p.add_argument("--on-attach-loss", choices=("fail", "drop"),
+                   help="an attached strategy that dies fails the run (default) or is dropped and recorded")
+    p.add_argument("--listen", metavar="tcp://HOST:PORT",
+                   help="bind the bus there so other machines can attach/monitor (CURVE keys off loopback)")
+    p.add_argument("--curve", action="store_true", default=None,
+                   help="require the run's access key (CURVE) even on loopback")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
@@ -100,7 +109,8 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
         ]
     flags = {k: getattr(args, k.replace("-", "_"), None) for k in (
         "secmaster", "runs_db", "symbols", "publisher", "dataset", "start", "end",
-        "commission_per_unit", "minimum_commission", "in_process", "transport", "barrier_timeout")}
+        "commission_per_unit", "minimum_commission", "in_process", "transport", "barrier_timeout",
+        "expect_attach", "attach_timeout", "on_attach_loss", "listen", "curve")}
     s.update({k: v for k, v in flags.items() if v is not None})
     cli_strategies: list[tuple[str, dict[str, Any]]] = []
     for kind, value in getattr(args, "items", []) or []:
@@ -172,6 +182,7 @@ def build_orchestrator(s: dict[str, Any], progress: Any = None) -> Any:
         orch_attrs["transport"] = s["transport"]
     if s.get("barrier_timeout"):
         orch_attrs["barrier_timeout"] = float(s["barrier_timeout"])
+    orch_attrs.update(_attach_attrs(s))
     orch_cls = configured(Orchestrator, "_ConfiguredOrchestrator", **orch_attrs)
     orch = orch_cls(classes, broker, datafeed, in_process=bool(s.get("in_process")), progress=progress)
     try:
@@ -179,6 +190,34 @@ def build_orchestrator(s: dict[str, Any], progress: Any = None) -> Any:
     except (ValueError, LookupError, OSError) as exc:
         raise UsageError(str(exc).splitlines()[0]) from None
     return orch
+
+
+def _attach_attrs(s: dict[str, Any]) -> dict[str, Any]:
+    """Orchestrator attributes for attaching (orchestrator/attach.py) and a network bind."""
+    from bus.security import split_tcp
+
+    attrs: dict[str, Any] = {}
+    if s.get("expect_attach"):
+        if int(s["expect_attach"]) < 0:
+            raise UsageError("--expect-attach must be >= 0")
+        attrs["expect_attach"] = int(s["expect_attach"])
+    if s.get("attach_timeout"):
+        attrs["attach_timeout"] = float(s["attach_timeout"])
+    if s.get("on_attach_loss"):
+        if s["on_attach_loss"] not in ("fail", "drop"):
+            raise UsageError(f"on_attach_loss must be 'fail' or 'drop', not {s['on_attach_loss']!r}")
+        attrs["on_attach_loss"] = s["on_attach_loss"]
+    if s.get("listen"):
+        try:
+            split_tcp(str(s["listen"]))
+        except ValueError as exc:
+            raise UsageError(f"--listen: {exc}") from None
+        attrs["listen"] = str(s["listen"])
+    if s.get("curve"):
+        attrs["curve"] = True
+    if attrs.get("expect_attach") and s.get("in_process"):
+        raise UsageError("--expect-attach needs a multi-process run (drop --in-process)")
+    return attrs
 
 
 def _publisher_dataset(secmaster: Path, publisher: str | None, dataset: str | None) -> tuple[str, str]:
@@ -217,6 +256,8 @@ def print_summary(result: Any, as_json: bool) -> None:
     print(f"bars     {result.bars:,}")
     print(f"events   {result.events:,}")
     print(f"fills    {result.fills:,}")
+    if getattr(result, "attached", None):
+        print(f"attached {', '.join(result.attached)}")
     print(f"elapsed  {result.elapsed_s:.2f} s ({result.bars_per_s:,.0f} bars/s)")
     if result.error:
         print(f"error    {result.error.strip()}", file=sys.stderr)

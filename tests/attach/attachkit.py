@@ -1,0 +1,128 @@
+"""Helpers for attach/monitor tests: `tickbus` subprocesses, waiting on live runs, orphan checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchestrator.rundir import RunInfo, live_runs
+
+HERE = Path(__file__).resolve().parent
+STRATEGIES = HERE / "strategies.py"
+
+
+class Cli:
+    """Every `tickbus` process a test starts; cleanup SIGCONTs and SIGKILLs stragglers."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        p = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                             env={**os.environ, **(env or {})})
+        self.procs.append(p)
+        return p
+
+    def run(self, *args: str, timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        p = self.start(*args, env=env)
+        out, err = p.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+    def cleanup(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                for sig in (signal.SIGCONT, signal.SIGKILL):
+                    try:
+                        os.kill(p.pid, sig)
+                    except ProcessLookupError:
+                        pass
+                p.communicate(timeout=10)
+
+
+def finish(p: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str, str]:
+    out, err = p.communicate(timeout=timeout)
+    return p.returncode, out, err
+
+
+def last_json(text: str) -> dict[str, Any]:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0, every: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(every)
+
+
+def wait_live(n: int = 1, timeout: float = 20.0) -> list[RunInfo]:
+    return wait_for(f"{n} live run(s)", lambda: (lambda r: r if len(r) >= n else None)(live_runs(clean=False)), timeout)
+
+
+def members(info: RunInfo) -> dict[str, Any]:
+    from bus import ControlClient
+
+    try:
+        with ControlClient(info.endpoints, timeout=2.0) as ctl:
+            return ctl.members()
+    except Exception:  # noqa: BLE001 - the bus is starting or gone
+        return {}
+
+
+def market_messages(info: RunInfo) -> int:
+    """Timestamps the broker has released so far (bus counters); -1 if the bus does not answer."""
+    from bus import ControlClient
+
+    try:
+        with ControlClient(info.endpoints, timeout=2.0) as ctl:
+            return int(ctl.stats()["topics"].get("BarReceived.mkt.", {}).get("messages", 0))
+    except Exception:  # noqa: BLE001
+        return -1
+
+
+def config(db: Path, run_id: str) -> dict[str, Any]:
+    conn = sqlite3.connect(db)
+    try:
+        return json.loads(conn.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def query(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that mention `text` (a run dir): orphans if any."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state == "Z":
+            continue
+        cmd = raw.replace(b"\0", b" ").decode(errors="replace")
+        if text in cmd and int(pid) != os.getpid():
+            found.append(f"{pid}: {cmd}")
+    return found

@@ -1,0 +1,47 @@
+"""A monitor is a passive tap: a SIGSTOPped one (following every message) does not hold a run back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from attachkit import Cli, finish, last_json, market_messages, wait_for, wait_live
+
+from bus import ControlClient
+
+STOP_S = 5.0
+
+
+@pytest.mark.timeout(90)
+def test_a_stopped_monitor_does_not_slow_the_run(cli: Cli, run_root: Path, long_secmaster: Path, tmp_path: Path) -> None:
+    args = ["run", "--secmaster", str(long_secmaster), "--runs-db", str(tmp_path / "runs.db"), "--json",
+            "--strategy", "SMACrossover"]
+    alone = last_json(cli.run(*args, timeout=60).stdout)
+    assert alone["status"] == "completed", alone["error"]
+
+    run = cli.start(*args)
+    info, = wait_live(1)
+    monitor = cli.start("monitor", "--follow", "")  # every message, decoded: the heaviest tap there is
+    with ControlClient(info.endpoints, timeout=2.0) as ctl:
+        wait_for("the monitor's tap", lambda: ctl.stats()["taps"] >= 1)
+    os.kill(monitor.pid, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    early = -1  # bars replayed 1.5 s into the stop: by then a blocking tap would have stalled the run
+    while run.poll() is None and time.monotonic() - stopped_at < STOP_S:
+        if early < 0 and time.monotonic() - stopped_at > 1.5:
+            early = market_messages(info)
+        time.sleep(0.02)
+    finished_while_stopped = run.poll() is not None
+    late = market_messages(info)
+    os.kill(monitor.pid, signal.SIGCONT)
+    watched = last_json(finish(run, 60)[1])
+    assert watched["status"] == "completed", watched["error"]
+    assert finished_while_stopped or late > early, "the run waited for a stopped monitor"
+    ratio = watched["bars_per_s"] / alone["bars_per_s"]
+    print(f"bars/s alone {alone['bars_per_s']:,.0f}, with a stopped monitor {watched['bars_per_s']:,.0f} ({ratio:.2f}x)")
+    assert ratio > 0.5  # generous: the machine may be busy; a run held back by the monitor would stall for 5 s
+    code, _, err = finish(monitor, 15)  # it notices the run ended once it runs again
+    assert code == 0, err
