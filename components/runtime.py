@@ -216,6 +216,22 @@ def replay(
     started = time.monotonic()
     last_report = 0.0
     published = done = rounds = 0
+    in_flight: deque[int] = deque()  # bars published up to each timestamp not yet known settled
+
+    def report_released() -> None:
+        """While waiting: how many timestamps the broker has released (bus stats) -> bars done."""
+        nonlocal last_report
+        if progress_path is None or time.monotonic() - last_report < PROGRESS_EVERY_S:
+            return
+        last_report = time.monotonic()
+        released = int(client.stats().get("topics", {}).get(codec.MARKET_TOPIC, {}).get("messages", 0))
+        first = rounds - len(in_flight) + 1  # the timestamp in_flight[0] belongs to
+        bars_done = None
+        while in_flight and first <= released:
+            bars_done = in_flight.popleft()
+            first += 1
+        if bars_done is not None:
+            write_progress(progress_path, bars_done, total, started)
 
     def settled(include_trailing: bool) -> bool:
         """Wait for the barrier, but give up at once when asked to stop (a cancelled run)."""
@@ -227,6 +243,8 @@ def replay(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no answer from the bus within {barrier_timeout * window:g} s")
             client.recv(TICK_S)
+            report_released()
+        in_flight.clear()
         return True
 
     for bars in datafeed.timestamps():
@@ -235,6 +253,7 @@ def replay(
         client.publish(codec.FEED_TOPIC, codec.encode(bars))
         published += len(bars)
         rounds += 1
+        in_flight.append(published)
         if rounds % window == 0:
             if not settled(False):
                 return False
