@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from proctools import processes_mentioning  # noqa: F401  (re-exported to the tests)
+
 import os
 import sqlite3
 from pathlib import Path
@@ -13,23 +15,6 @@ HERE = Path(__file__).resolve().parent
 EXERCISER = f"{HERE / 'exerciser.py'}"
 
 
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of live processes that mention `text` (a run dir): orphans if any."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state == "Z":
-            continue
-        cmd = raw.replace(b"\0", b" ").decode(errors="replace")
-        if text in cmd and int(pid) != os.getpid():
-            found.append(f"{pid}: {cmd}")
-    return found
 
 
 def recorded_events(db: Path, run_id: str) -> dict[str, list[tuple[Any, ...]]]:
