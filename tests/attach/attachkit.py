@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from proctools import processes_mentioning  # noqa: F401  (re-exported to the tests)
-
 import json
 import os
 import signal
@@ -14,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from proctools import processes_mentioning  # noqa: F401  (re-exported to the tests)
 
 from orchestrator.rundir import RunInfo, live_runs
 

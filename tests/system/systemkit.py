@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from proctools import processes_mentioning  # noqa: F401  (re-exported to the tests)
-
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
+
+from proctools import processes_mentioning  # noqa: F401  (re-exported to the tests)
 
 from recorder.tables import TABLES, WALL_CLOCK_COLUMNS
 
 HERE = Path(__file__).resolve().parent
 EXERCISER = f"{HERE / 'exerciser.py'}"
-
-
 
 
 def recorded_events(db: Path, run_id: str) -> dict[str, list[tuple[Any, ...]]]:
