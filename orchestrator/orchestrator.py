@@ -257,7 +257,13 @@ class Orchestrator:
             conn.close()
 
     def _on_signal(self, signum: int) -> None:
-        self._cancel_reason = f"interrupted by {signal.Signals(signum).name}"
+        self.cancel(f"interrupted by {signal.Signals(signum).name}")
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Ask a running `run()` (e.g. from another thread) to stop: it ends `cancelled` with
+        `reason`, every process stopped in order, what was recorded kept."""
+        if self._cancel_reason is None:
+            self._cancel_reason = reason
 
     def _check_cancel(self) -> None:
         if self._cancel_reason:

@@ -119,3 +119,18 @@ def test_sigkilled_orchestrator_leaves_no_process_behind(secmaster: Path, tmp_pa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_cancel_from_another_thread_ends_the_run_cancelled(secmaster: Path, tmp_path: Path) -> None:
+    import threading
+
+    orch = make_orchestrator(secmaster, tmp_path / "runs.db", [with_parameters(resolve(f"{EXERCISER}:Slow"), {"sleep_ms": "20"}, None)])
+    timer = threading.Timer(4.0, orch.cancel, args=("stopped by the test",))
+    timer.start()
+    try:
+        result = orch.run()
+    finally:
+        timer.cancel()
+    assert result.status == "cancelled" and result.error == "stopped by the test"
+    assert 0 < result.bars < 1200
+    assert processes_mentioning(str(orch.run_dir)) == []
