@@ -69,6 +69,27 @@ def publish_outbox(client: Any, component: Component) -> int:
     return len(out)
 
 
+def decode_or_report(client: Any, topic: str, payload: bytes) -> list[Any] | None:
+    """The message's events, or None after reporting a frame that does not decode (dropped)."""
+    try:
+        return codec.decode(topic, payload)
+    except codec.DecodeError as exc:
+        print(f"{client.name}: {exc}", file=sys.stderr)
+        return None
+
+
+def dispatch(client: Any, component: Component, topic: str, payload: bytes) -> int:
+    """Decode, hand to the component, publish what it emitted; the number of events published."""
+    events = decode_or_report(client, topic, payload)
+    if events is None:
+        return 0
+    try:
+        component.on_message(topic, events)
+    finally:  # what was emitted before a fault is still published (and recorded)
+        published = publish_outbox(client, component)
+    return published
+
+
 def serve(
     component: Component,
     client: Any,
@@ -77,7 +98,6 @@ def serve(
     trailing: bool = False,
     critical: bool = True,
     should_stop: Callable[[], bool] = lambda: _Stop.requested,
-    on_decode_error: Callable[[Exception], None] | None = None,
 ) -> None:
     """Join and dispatch until stopped; raises whatever the component raises."""
     client.join(component.subscriptions(), tracked=tracked, trailing=trailing, critical=critical)
@@ -96,18 +116,8 @@ def serve(
         for topic, payload in messages:
             if raw:
                 component.on_raw(topic, payload)
-                continue
-            try:
-                events = codec.decode(topic, payload)
-            except codec.DecodeError as exc:
-                print(f"{client.name}: {exc}", file=sys.stderr)
-                if on_decode_error:
-                    on_decode_error(exc)
-                continue
-            try:
-                component.on_message(topic, events)
-            finally:  # what was emitted before a fault is still published (and recorded)
-                publish_outbox(client, component)
+            else:
+                dispatch(client, component, topic, payload)
         client.ack()
     component.stop()
     publish_outbox(client, component)
@@ -155,26 +165,19 @@ def pace(
         for topic, payload in messages:
             if topic == codec.FEED_TOPIC:
                 held.append(payload)
-                continue
-            try:
-                events = codec.decode(topic, payload)
-            except codec.DecodeError as exc:
-                print(f"{client.name}: {exc}", file=sys.stderr)
-                continue
-            try:
-                component.on_message(topic, events)
-            finally:
-                dirty |= publish_outbox(client, component) > 0
+            else:
+                dirty |= dispatch(client, component, topic, payload) > 0
         if waiting is not None and client.take_idle_reply(waiting):
             waiting = None
         if waiting is None and held:
             payload = held.popleft()
-            bars = codec.decode(codec.FEED_TOPIC, payload)
-            try:
-                component.on_message(codec.FEED_TOPIC, bars)
-            finally:
-                release(client, component, bars, payload)
-            dirty = True
+            bars = decode_or_report(client, codec.FEED_TOPIC, payload)
+            if bars is not None:
+                try:
+                    component.on_message(codec.FEED_TOPIC, bars)
+                finally:
+                    release(client, component, bars, payload)
+                dirty = True
         client.ack(client.unacked - len(held))
         if dirty:
             waiting = client.request_idle(barrier_timeout)
