@@ -178,12 +178,13 @@ def pace(
                 finally:
                     release(client, component, bars, payload)
                 dirty = True
-        client.ack(client.unacked - len(held))
-        if dirty:
-            waiting = client.request_idle(barrier_timeout)
+        if dirty:  # outputs, their ACK and the WAIT travel as one message
+            waiting = client.request_idle(barrier_timeout, ack=client.unacked - len(held))
             asked = time.monotonic()
-        elif waiting is not None and time.monotonic() - asked > barrier_timeout + 5.0:
-            raise TimeoutError(f"no idle answer from the bus within {barrier_timeout:g} s")
+        else:
+            client.ack(client.unacked - len(held))
+            if waiting is not None and time.monotonic() - asked > barrier_timeout + 5.0:
+                raise TimeoutError(f"no idle answer from the bus within {barrier_timeout:g} s")
         if not messages and waiting is None and not held:
             component.tick()
             if os.getppid() != parent:
