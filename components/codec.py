@@ -143,8 +143,10 @@ class _Layout:
         self.encoders = tuple((i, enc) for i, (enc, _) in enumerate(convs) if enc is not None)
         self.decoders = tuple(dec for _, dec in convs)
         self.fast_decode = _compile_decoder(cls, self.names, hints)
+        self.encode: Callable[[ev.EventBase], list[Any]] = _compile_encoder(cls, self.names, hints)
 
-    def encode(self, event: ev.EventBase) -> list[Any]:
+    def generic_encode(self, event: ev.EventBase) -> list[Any]:
+        """The reference for the compiled `encode` (tests compare the two)."""
         values = [getattr(event, n) for n in self.names]
         for i, enc in self.encoders:
             values[i] = enc(values[i])
@@ -159,6 +161,23 @@ class _Layout:
             )
         kwargs = {n: dec(v) for n, dec, v in zip(self.names, self.decoders, record)}
         return self.cls(**kwargs)
+
+
+def _compile_encoder(cls: type[ev.EventBase], names: tuple[str, ...], hints: dict[str, Any]) -> Callable[[Any], list[Any]]:
+    """One list display per event class (`[e.a, e.b.name, ...]`): encoding runs for every event
+    every process emits; this is ~2x faster than a loop of getattr plus per-field converters."""
+    parts = []
+    for name in names:
+        hint = hints[name]
+        args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else ()
+        base = next((a for a in args if a is not type(None)), hint) if args else hint
+        if isinstance(base, type) and issubclass(base, enum.Enum):
+            parts.append(f"(None if e.{name} is None else e.{name}.name)" if type(None) in args else f"e.{name}.name")
+        else:
+            parts.append(f"e.{name}")
+    env: dict[str, Any] = {}
+    exec(compile(f"def encode(e):\n    return [{', '.join(parts)}]", f"<encoder {cls.__name__}>", "exec"), env)
+    return env["encode"]  # type: ignore[no-any-return]
 
 
 def _compile_decoder(cls: type[ev.EventBase], names: tuple[str, ...], hints: dict[str, Any]) -> Callable[[Any], Any]:

@@ -120,3 +120,15 @@ def test_fast_decoder_agrees_with_the_generic_one(cls: type[ev.EventBase]) -> No
         assert layout.fast_decode(bad) is None
         with pytest.raises((ValueError, TypeError)):
             layout.decode(bad)
+
+
+@pytest.mark.parametrize("cls", ev.EVENT_TYPES, ids=lambda c: c.__name__)
+def test_compiled_encoder_agrees_with_the_generic_one(cls: type[ev.EventBase]) -> None:
+    layout = codec._LAYOUTS[cls]
+    rng = random.Random(f"enc-{cls.__name__}")
+    for _ in range(200):
+        event = random_event(rng, cls)
+        fast, generic = layout.encode(event), layout.generic_encode(event)
+        assert len(fast) == len(generic)
+        for a, b in zip(fast, generic):
+            assert a is b or a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
