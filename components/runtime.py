@@ -60,13 +60,15 @@ def die_with_parent() -> None:
         pass
 
 
-def publish_outbox(client: Any, component: Component) -> int:
-    out = component.drain()
-    if not out:
-        return 0
-    for topic, batch in codec.group_by_topic(out):
+def publish_events(client: Any, events: list[Any]) -> int:
+    """Publish events in order, consecutive ones of a topic as one message; how many."""
+    for topic, batch in codec.group_by_topic(events):
         client.publish(topic, codec.encode(batch))
-    return len(out)
+    return len(events)
+
+
+def publish_outbox(client: Any, component: Component) -> int:
+    return publish_events(client, component.drain())
 
 
 def decode_or_report(client: Any, topic: str, payload: bytes) -> list[Any] | None:
@@ -130,8 +132,7 @@ def release(client: Any, component: Component, bars: list[Any], payload: bytes) 
     out = component.drain()
     n = len(bars)
     reuse = n > 0 and len(out) >= n and all(a is b for a, b in zip(out[len(out) - n:], bars))
-    for topic, batch in codec.group_by_topic(out[: len(out) - n] if reuse else out):
-        client.publish(topic, codec.encode(batch))
+    publish_events(client, out[: len(out) - n] if reuse else out)
     if reuse:
         client.publish(codec.MARKET_TOPIC, payload)
 
@@ -272,7 +273,7 @@ def replay(
     return True
 
 
-def report_error(run_dir: Path, name: str, text: str, client: Any = None) -> None:
+def report_error(run_dir: Path, name: str, text: str) -> None:
     """Leave the traceback where the orchestrator looks, and fail the bus so waits end now."""
     errors = run_dir / "errors"
     errors.mkdir(parents=True, exist_ok=True)
@@ -337,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         report_error(args.run_dir, args.name, f"{type(exc).__name__}: {exc}\n")
         return EXIT_BARRIER_FAILED
     except Exception:
-        report_error(args.run_dir, args.name, traceback.format_exc(), client)
+        report_error(args.run_dir, args.name, traceback.format_exc())
         return EXIT_COMPONENT_ERROR
     finally:
         if client is not None:
