@@ -99,8 +99,10 @@ class IndicatorBase(abc.ABC):
 
     def latest(self, symbol: str) -> float:
         """The most recent value for `symbol` (same as `self[symbol, -1]`); NaN if none."""
-        history = self._history.get(symbol)
-        return history[-1] if history else NAN
+        try:  # the hit is the hot path (every strategy reads every indicator every bar)
+            return self._history[symbol][-1]
+        except (KeyError, IndexError):
+            return NAN
 
     def __getitem__(self, key: tuple[str, int]) -> float:
         symbol, index = key

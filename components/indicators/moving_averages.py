@@ -20,14 +20,18 @@ from components.models import BarField
 
 
 class _RollingMeanState:
-    __slots__ = ("window", "anchor", "offset", "bad", "countdown")
+    __slots__ = ("window", "anchor", "offset", "bad", "countdown", "history")
 
-    def __init__(self, period: int) -> None:
+    def __init__(self, period: int, history: deque[float]) -> None:
+        self.history: deque[float] = history  # the symbol's value history (IndicatorBase._history)
         self.window: deque[float] = deque(maxlen=period)
         self.anchor: float = 0.0  # the exact window mean at the last resync
         self.offset: float = 0.0  # sum(window) - period * anchor, rolled forward
         self.bad: int = 0  # non-finite values currently in the window
-        self.countdown: int = period  # bars until the next exact resync
+        # Bars until the next exact resync. Only read once the window is full and has been
+        # resynced with no NaN/inf in it (which sets it to `period`); 0 until then, so `update`'s
+        # steady-state test (`countdown - 1 > 0`) also means "warmed up".
+        self.countdown: int = 0
 
 
 class SimpleMovingAverage(IndicatorBase):
@@ -49,11 +53,48 @@ class SimpleMovingAverage(IndicatorBase):
     def name(self) -> str:
         return f"SMA_{self.period}_{self.bar_field.name}"
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls._compute_indicator is not SimpleMovingAverage._compute_indicator and cls.update is SimpleMovingAverage.update:
+            cls.update = IndicatorBase.update  # type: ignore[method-assign]  # keep the override in the loop
+
+    def _state(self, symbol: str) -> _RollingMeanState:
+        """A new symbol's state; its history deque is also the one `latest` and `[]` read."""
+        history = self._history.get(symbol)
+        if history is None:
+            history = self._history[symbol] = deque(maxlen=self._max_history)
+        state = self._states[symbol] = _RollingMeanState(self.period, history)
+        return state
+
+    def update(self, incoming_bar: BarReceived) -> None:
+        """`_compute_indicator` + append in one call: the steady-state step (full window, all finite,
+        no resync due) is inlined with exactly `_step`'s arithmetic; every other bar goes through
+        `_step`. Saves two Python calls and a dict lookup per bar on every strategy's hot path."""
+        try:
+            state = self._states[incoming_bar.symbol]
+        except KeyError:
+            state = self._state(incoming_bar.symbol)
+        value = self._get(incoming_bar)
+        countdown = state.countdown - 1
+        if countdown > 0 and not state.bad:  # warmed up, finite window, no resync due
+            window = state.window
+            diff = value - window[0]
+            if diff - diff == 0.0:
+                window.append(value)
+                state.countdown = countdown
+                offset = state.offset = state.offset + diff
+                state.history.append(state.anchor + offset / self.period)
+                return
+        state.history.append(self._step(state, value))
+
     def _compute_indicator(self, incoming_bar: BarReceived) -> float:
         state = self._states.get(incoming_bar.symbol)
         if state is None:
-            state = self._states[incoming_bar.symbol] = _RollingMeanState(self.period)
-        value = self._get(incoming_bar)
+            state = self._state(incoming_bar.symbol)
+        return self._step(state, self._get(incoming_bar))
+
+    def _step(self, state: _RollingMeanState, value: float) -> float:
+        """Advance one symbol's window by `value` and return the mean (see the module docstring)."""
         window = state.window
         period = self.period
         if len(window) < period:  # warming up
