@@ -121,7 +121,9 @@ Idle tracking (ARCHITECTURE.md section 4): how each invariant is met
    has been forwarded and counted. It replies "i ok" once non-trailing pending is 0 and trailing
    pending is 0 (include_trailing) or <= max_trailing_backlog (otherwise), re-checking on every
    ACK, LEAVE and loss. (server._on_wait, _check_waiters, Registry.idle)
-   Pacing (the broker, components/runtime.py): a member may hold deliveries unacknowledged (they
+   Pacing (a member that releases work step by step; tickbus's broker no longer needs it: a
+   strategy holds bars itself until the broker releases them, components/broker.py): a member may
+   hold deliveries unacknowledged (they
    stay pending, so a publisher's plain WAIT cannot return while they are unused) and send WAIT
    with exclude_self after each step; its reply says everything the member published before that
    WAIT has been fully processed by every other counted member. A reply to an older WAIT, after

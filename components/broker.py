@@ -1,9 +1,15 @@
 """The simulated broker: the seed's fill rules, made deterministic and explicit about rejections.
 
-Per timestamp T the datafeed's bars arrive as one message on FEED_TOPIC. The broker first expires
-working orders whose `expires_at_ns < T`, then matches each bar against the working orders of its
-symbol, and finally re-emits the bars (to MARKET_TOPIC, see `codec.topic_of`), so every strategy
-sees the fills and expirations stamped T before the bars of T.
+Synchronisation. Every timestamp's bars arrive as one message on FEED_TOPIC, at the broker and at
+every strategy alike; the broker keeps the recent ones. A strategy that has working orders or
+unanswered requests ends each timestamp T it handles with a `SyncRequest(T)` and holds later bars;
+the broker answers (after the requests sent before it, which it handles in order) by matching that
+strategy's orders at the first timestamp T' > T - first expiring those with `expires_at_ns < T'`,
+then matching each bar of T' against the strategy's working orders of its symbol - and then
+`SyncReleased(T')`. So the strategy sees the fills and expirations stamped T' before the bars of
+T', exactly as if every timestamp were matched before anyone saw it; a strategy with nothing
+working never waits (the broker could send it nothing), and one strategy's orders never depend on
+another's, so each is matched on its own schedule (conservative synchronisation, per strategy).
 
 Fill rules (ONESECONDTRADER.md §4), per bar, for that bar's symbol only:
 1. market: at the open;
@@ -12,20 +18,20 @@ Fill rules (ONESECONDTRADER.md §4), per bar, for that bar's symbol only:
 4. limit: BUY if low <= limit at min(limit, open), SELL if high >= limit at max(limit, open).
 Fills are for the whole quantity; commission is max(qty * commission_per_unit, minimum).
 
-Within a step, orders are evaluated by (strategy_id, the strategy's submission sequence as seen by
-the broker), not by arrival order: with several strategies, arrival order across them depends on
-process scheduling, and the recorded fill order must not.
+Within a step, orders are evaluated by the strategy's submission sequence as seen by the broker,
+not by arrival order.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import heapq
 import math
 from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 
-from components.codec import FEED_TOPIC, MARKET_TOPIC, type_prefix
+from components.codec import FEED_TOPIC, type_prefix
 from components.component import Component
 from components.events import (
     BarReceived,
@@ -41,6 +47,8 @@ from components.events import (
     OrderModificationRequest,
     OrderRejected,
     OrderSubmissionRequest,
+    SyncReleased,
+    SyncRequest,
 )
 from components.models import (
     CancellationRejectionReason,
@@ -111,6 +119,9 @@ class SimulatedBroker(Component):
     minimum_commission_per_order: float = 0.0
     #: The run's symbols; orders for others are rejected UNKNOWN_SYMBOL. None (or empty): any.
     symbols: list[str] | None = None
+    #: Timestamps of bars kept for strategies that ask to be matched later than the broker saw
+    #: them. A strategy is at most the datafeed's window (Orchestrator.window) behind the feed.
+    history: int = 4096
     component_id = "broker"
 
     def __init__(self) -> None:
@@ -119,16 +130,24 @@ class SimulatedBroker(Component):
         self._symbols: frozenset[str] | None = frozenset(cls.symbols) if cls.symbols else None
         self._cpu = float(cls.commission_per_unit)
         self._min_commission = float(cls.minimum_commission_per_order)
-        self._books: dict[str, _SymbolBook] = {}
+        self._history = max(1, int(cls.history))
+        # strategy id -> symbol -> working orders
+        self._books: dict[str, dict[str, _SymbolBook]] = {}
         self._working: dict[str, WorkingOrder] = {}
         # order id -> (strategy id, how it closed); lets cancel/modify say why they fail.
         self._closed: dict[str, tuple[str, str]] = {}
         self._sequence: dict[str, int] = {}
-        self._expiries: list[tuple[int, str, int, str]] = []  # heap, lazily pruned
+        # strategy id -> heap of (expires_at_ns, sequence, order id), lazily pruned
+        self._expiries: dict[str, list[tuple[int, int, str]]] = {}
+        self._times: list[int] = []  # the kept timestamps, ascending, and their bars
+        self._bar_sets: list[Sequence[BarReceived]] = []
+        self._forgotten = False  # whether older timestamps were dropped from the history
+        self._parked: list[SyncRequest] = []  # asked to be matched after the newest timestamp
         self._handlers: dict[type[EventBase], Callable[[EventBase], None]] = {
             OrderSubmissionRequest: self._on_submit,  # type: ignore[dict-item]
             OrderCancellationRequest: self._on_cancel,  # type: ignore[dict-item]
             OrderModificationRequest: self._on_modify,  # type: ignore[dict-item]
+            SyncRequest: self._on_sync,  # type: ignore[dict-item]
         }
 
     def subscriptions(self) -> list[str]:
@@ -137,6 +156,7 @@ class SimulatedBroker(Component):
             type_prefix(OrderSubmissionRequest),
             type_prefix(OrderCancellationRequest),
             type_prefix(OrderModificationRequest),
+            type_prefix(SyncRequest),
         ]
 
     # --- delivery ------------------------------------------------------------------------------
@@ -146,8 +166,7 @@ class SimulatedBroker(Component):
             return
         first = events[0]
         if type(first) is BarReceived:
-            if not topic.startswith(MARKET_TOPIC):  # never re-match (and re-emit) our own output
-                self._on_bars(events)  # type: ignore[arg-type]
+            self._on_bars(events)  # type: ignore[arg-type]
             return
         handler = self._handlers.get(type(first))
         if handler is not None:
@@ -161,24 +180,54 @@ class SimulatedBroker(Component):
         """Copies of the orders still working (for the end-of-run report), in evaluation order."""
         return [dataclasses.replace(o) for o in sorted(self._working.values(), key=_EVAL_KEY)]
 
-    # --- bars ------------------------------------------------------------------------------------
+    # --- bars and synchronisation ------------------------------------------------------------
 
     def _on_bars(self, bars: Sequence[BarReceived]) -> None:
-        books = self._books
-        expiries = self._expiries
-        for bar in bars:
-            if expiries and expiries[0][0] < bar.ts_event_ns:
-                self._expire(bar.ts_event_ns)
-            book = books.get(bar.symbol)
-            if book is not None and book.count:
-                self._match(book, bar)
-        self._outbox.extend(bars)
+        """Keep one timestamp's bars; match the strategies that were waiting for them."""
+        ts = bars[0].ts_event_ns
+        times = self._times
+        if times and ts <= times[-1]:
+            raise ValueError(f"bars of {ts} ns arrived after bars of {times[-1]} ns: the feed must go forward in time")
+        times.append(ts)
+        self._bar_sets.append(bars)
+        if len(times) > 2 * self._history:
+            del times[: -self._history]
+            del self._bar_sets[: -self._history]
+            self._forgotten = True
+        if self._parked:
+            parked, self._parked = self._parked, []
+            for req in parked:
+                self._on_sync(req)
 
-    def _expire(self, ts: int) -> None:
-        expiries = self._expiries
+    def _on_sync(self, req: SyncRequest) -> None:
+        times = self._times
+        i = bisect.bisect_right(times, req.ts_event_ns)
+        if i == len(times):  # the next timestamp has not arrived yet (or the data ended)
+            self._parked.append(req)
+            return
+        if i == 0 and self._forgotten:
+            raise RuntimeError(
+                f"strategy {req.strategy_id!r} asked to be matched after {req.ts_event_ns} ns, older than the "
+                f"{self._history} timestamps the broker keeps (SimulatedBroker.history)"
+            )
+        self._match_strategy(req.strategy_id, times[i], self._bar_sets[i])
+
+    def _match_strategy(self, sid: str, ts: int, bars: Sequence[BarReceived]) -> None:
+        expiries = self._expiries.get(sid)
+        if expiries and expiries[0][0] < ts:
+            self._expire(sid, expiries, ts)
+        books = self._books.get(sid)
+        if books:
+            for bar in bars:
+                book = books.get(bar.symbol)
+                if book is not None and book.count:
+                    self._match(book, bar)
+        self.emit(SyncReleased(ts_event_ns=ts, strategy_id=sid))
+
+    def _expire(self, sid: str, expiries: list[tuple[int, int, str]], ts: int) -> None:
         working = self._working
         while expiries and expiries[0][0] < ts:
-            order = working.get(heapq.heappop(expiries)[3])
+            order = working.get(heapq.heappop(expiries)[2])
             if order is None:  # filled or cancelled since
                 continue
             self._close(order, _EXPIRED)
@@ -188,7 +237,7 @@ class SimulatedBroker(Component):
                     ts_broker_ns=ts,
                     associated_order_id=order.order_id,
                     symbol=order.symbol,
-                    strategy_id=order.strategy_id,
+                    strategy_id=sid,
                 )
             )
 
@@ -246,7 +295,7 @@ class SimulatedBroker(Component):
         )
 
     def _close(self, order: WorkingOrder, how: str) -> None:
-        book = self._books[order.symbol]
+        book = self._books[order.strategy_id][order.symbol]
         del book.books[order.book][order.order_id]
         book.count -= 1
         del self._working[order.order_id]
@@ -290,9 +339,12 @@ class SimulatedBroker(Component):
             ts_submitted_ns=ts,
             book=book_index,
         )
-        book = self._books.get(req.symbol)
+        books = self._books.get(req.strategy_id)
+        if books is None:
+            books = self._books[req.strategy_id] = {}
+        book = books.get(req.symbol)
         if book is None:
-            book = self._books[req.symbol] = _SymbolBook()
+            book = books[req.symbol] = _SymbolBook()
         book.books[book_index][oid] = order
         book.count += 1
         self._working[oid] = order
@@ -332,12 +384,12 @@ class SimulatedBroker(Component):
         return None
 
     def _push_expiry(self, order: WorkingOrder) -> None:
-        expiries = self._expiries
+        expiries = self._expiries.setdefault(order.strategy_id, [])
         assert order.expires_at_ns is not None
         if len(expiries) > 64 and len(expiries) > 4 * len(self._working):  # drop entries of closed orders
-            expiries[:] = [e for e in expiries if e[3] in self._working]
+            expiries[:] = [e for e in expiries if e[2] in self._working]
             heapq.heapify(expiries)
-        heapq.heappush(expiries, (order.expires_at_ns, order.strategy_id, order.sequence, order.order_id))
+        heapq.heappush(expiries, (order.expires_at_ns, order.sequence, order.order_id))
 
     def _find(self, order_id: str, strategy_id: str) -> tuple[WorkingOrder | None, bool, str]:
         """(working order, False, "") or (None, whether it existed and is closed, why not)."""

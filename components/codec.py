@@ -3,7 +3,7 @@
 A message is `[topic, payload]`. The topic is `"{EventType}.{route}."`: every segment ends with a
 `.`, so a subscription prefix never matches more than intended (`FillEvent.s1.` does not match
 `FillEvent.s10.`). The route is the strategy id for events that belong to one strategy; bars are
-routed by the stage that sent them (see `FEED_TOPIC` / `MARKET_TOPIC`).
+all on `FEED_TOPIC`.
 
 The payload is a msgpack array of one or more records of the topic's event type (a timestamp's
 bars travel as one message). A record is the array of the event's field values in dataclass field
@@ -24,12 +24,12 @@ import msgpack
 
 from components import events as ev
 
-# Bars from the datafeed go to the broker only; the broker re-publishes them after matching them,
-# so a strategy always sees a timestamp's fills before its bars (DOMAIN.md, time and ordering).
+# The datafeed's bars, one message per timestamp, to the broker, the strategies and the recorder.
+# A strategy still sees a timestamp's fills before its bars: it holds them until the broker releases
+# them whenever the broker could have something for it (events.SyncRequest, components/broker.py).
 FEED_TOPIC = "BarReceived.feed."
-MARKET_TOPIC = "BarReceived.mkt."
 
-EVENT_CLASSES: dict[str, type[ev.EventBase]] = {cls.__name__: cls for cls in ev.EVENT_TYPES}
+EVENT_CLASSES: dict[str, type[ev.EventBase]] = {cls.__name__: cls for cls in ev.EVENT_TYPES + ev.SYNC_TYPES}
 
 
 class DecodeError(ValueError):
@@ -42,10 +42,10 @@ class DecodeError(ValueError):
 
 
 def topic_of(event: ev.EventBase) -> str:
-    """The routing topic of an event (bars: the market topic; use FEED_TOPIC for the feed leg)."""
+    """The routing topic of an event (bars: FEED_TOPIC; else by strategy id when it has one)."""
     name = type(event).__name__
     if isinstance(event, ev.BarReceived) and not isinstance(event, ev.BarProcessed):
-        return MARKET_TOPIC
+        return FEED_TOPIC
     sid = getattr(event, "strategy_id", "")
     return f"{name}.{sid}." if sid else f"{name}."
 
@@ -218,7 +218,7 @@ def _compile_decoder(cls: type[ev.EventBase], names: tuple[str, ...], hints: dic
     return env["decode"]  # type: ignore[no-any-return]
 
 
-_LAYOUTS: dict[type[ev.EventBase], _Layout] = {cls: _Layout(cls) for cls in ev.EVENT_TYPES}
+_LAYOUTS: dict[type[ev.EventBase], _Layout] = {cls: _Layout(cls) for cls in ev.EVENT_TYPES + ev.SYNC_TYPES}
 _BY_NAME: dict[str, _Layout] = {cls.__name__: lay for cls, lay in _LAYOUTS.items()}
 
 _packer = msgpack.Packer(use_bin_type=True)

@@ -54,6 +54,11 @@ class Component:
     def emit(self, event: EventBase) -> None:
         self._outbox.append(event)
 
+    @property
+    def queued_output(self) -> int:
+        """How many emitted events wait for the next drain."""
+        return len(self._outbox)
+
     def drain(self) -> list[EventBase]:
         """Everything emitted since the last drain, in emission order."""
         out, self._outbox = self._outbox, []

@@ -156,6 +156,29 @@ class OrderExpired(OrderBase):
     pass
 
 
+# --- synchronisation (strategy <-> broker; not recorded) -----------------------------------------
+
+
+@dataclass(kw_only=True, frozen=True, slots=True)
+class SyncRequest(EventBase):
+    """A strategy with working orders or unanswered requests has handled every bar up to
+    `ts_event_ns`: the broker is to match its orders at the next timestamp and then release it.
+
+    A strategy with neither handles the datafeed's bars as they come, without asking: nothing the
+    broker could send it would change what it sees (see components/broker.py, "Synchronisation").
+    """
+
+    strategy_id: str
+
+
+@dataclass(kw_only=True, frozen=True, slots=True)
+class SyncReleased(EventBase):
+    """The broker matched the strategy's orders at `ts_event_ns` and sent what followed from it;
+    the strategy may now handle that timestamp's bars."""
+
+    strategy_id: str
+
+
 Event = (
     BarReceived
     | BarProcessed
@@ -198,6 +221,9 @@ RESPONSE_TYPES: tuple[type[EventBase], ...] = (
     FillEvent,
     OrderExpired,
 )
+#: Strategy <-> broker synchronisation: on the wire, never recorded.
+SYNC_TYPES: tuple[type[EventBase], ...] = (SyncRequest, SyncReleased)
+
 REQUEST_TYPES: tuple[type[EventBase], ...] = (
     OrderSubmissionRequest,
     OrderCancellationRequest,

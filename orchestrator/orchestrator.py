@@ -319,7 +319,7 @@ class Orchestrator:
             control = ControlClient(run_dir, timeout=self.stop_timeout)
             plan: list[tuple[str, str, type, dict[str, Any], list[str]]] = [
                 ("recorder", "component", recorder_cls, {}, ["--trailing"]),
-                ("broker", "pacer" if self.window > 1 else "component", broker_cls, {}, []),
+                ("broker", "component", broker_cls, {}, []),
             ]
             plan += [(sid, "component", cls, {"strategy_id": sid}, []) for sid, cls in zip(self.strategy_ids, self.strategies)]
             for name, role, cls, init, extra in plan:

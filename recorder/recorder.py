@@ -58,7 +58,7 @@ class RunRecorder(Component):
         self.malformed = 0
 
     def subscriptions(self) -> list[str]:
-        prefixes = [codec.MARKET_TOPIC]
+        prefixes = [codec.FEED_TOPIC]
         prefixes += [codec.type_prefix(cls) for cls in tables.TABLES if cls is not ev.BarReceived]
         return prefixes
 

@@ -61,9 +61,9 @@ def recorded_bars(conn: sqlite3.Connection, run_id: str) -> int:
 
 
 def progress(run_dir: str | None, timestamps: int | None = None, bus: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """How far a running run is: bar times the broker has released to the strategies out of all
-    (bus stats + the worker's count), else the datafeed's progress.json (bars *sent*, which runs
-    up to a window ahead of the strategies)."""
+    """How far a running run is: bar times the datafeed has published out of all (bus stats + the
+    worker's count; at most Orchestrator.window ahead of the strategies), else the datafeed's
+    progress.json (bars settled at its last barrier)."""
     p: dict[str, Any] = {}
     if run_dir:
         try:
@@ -107,11 +107,11 @@ def bus_summary(stats: dict[str, Any]) -> dict[str, Any]:
         {"name": name, **{k: m.get(k) for k in ("pid", "delivered", "acknowledged", "pending", "published", "heartbeat_age_s")}}
         for name, m in sorted(stats.get("members", {}).items())
     ]
-    from components.codec import MARKET_TOPIC
+    from components.codec import FEED_TOPIC
 
     topics = sorted(((t, v.get("messages", 0)) for t, v in stats.get("topics", {}).items()), key=lambda x: -x[1])
     return {
-        "released": next((n for t, n in topics if t == MARKET_TOPIC), None),
+        "released": next((n for t, n in topics if t == FEED_TOPIC), None),
         "uptime_s": stats.get("uptime_s"), "messages": stats.get("messages"), "dropped": stats.get("dropped"),
         "malformed": stats.get("malformed"), "failed": stats.get("failed"), "barrier": stats.get("barrier"),
         "pending": stats.get("pending"), "members": members, "topics": [{"topic": t, "messages": n} for t, n in topics[:12]],

@@ -40,9 +40,8 @@ class _Watcher(threading.Thread):
         threading.Thread(target=self._count, name="dashboard-count", daemon=True).start()
 
     def _count(self) -> None:
-        """Distinct bar times of the replay: the datafeed's progress counts bars it has *sent*
-        (up to a window ahead of the strategies); the broker releases one message per time, so
-        released / this = how far the run really is."""
+        """Distinct bar times of the replay: the datafeed publishes one message per time, so
+        published / this = how far the run is (within a window)."""
         try:
             datafeed_cls = self.orch.prepare()[0]
             feed = datafeed_cls()

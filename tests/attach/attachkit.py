@@ -85,12 +85,12 @@ def members(info: RunInfo) -> dict[str, Any]:
 
 
 def market_messages(info: RunInfo) -> int:
-    """Timestamps the broker has released so far (bus counters); -1 if the bus does not answer."""
+    """Timestamps the datafeed has published so far (bus counters); -1 if the bus does not answer."""
     from bus import ControlClient
 
     try:
         with ControlClient(info.endpoints, timeout=2.0) as ctl:
-            return int(ctl.stats()["topics"].get("BarReceived.mkt.", {}).get("messages", 0))
+            return int(ctl.stats()["topics"].get("BarReceived.feed.", {}).get("messages", 0))
     except Exception:  # noqa: BLE001
         return -1
 

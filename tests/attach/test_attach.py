@@ -76,9 +76,12 @@ def test_mid_run_attach_detach_and_a_dropped_loss(cli: Cli, run_root: Path, secm
     assert joined["RSI-Mean-Reversion"]["critical"] and not joined[dropped]["critical"]
     snap = last_json(cli.run("monitor", "--once", "--json").stdout)
     assert set(snap["members"]) == set(joined) and snap["run_id"] == info.run_id
-    assert snap["topics"]["BarReceived.mkt."]["messages"] > 0 and snap["rates"]["messages_per_s"] > 0
+    assert snap["topics"]["BarReceived.feed."]["messages"] > 0 and snap["rates"]["messages_per_s"] > 0
     assert "+RSI-Mean-Reversion" in cli.run("ps").stdout
-    time.sleep(0.5)
+    # the datafeed runs up to a window ahead of the slowest strategy: bars reach the new members
+    # from its next timestamp on
+    wait_for("bars for the attached strategies", lambda: all(
+        m.get("delivered", 0) > 0 and m.get("acknowledged", 0) > 0 for n, m in members(info).items() if n in ("RSI-Mean-Reversion", dropped)) or None)
     leaves.send_signal(signal.SIGINT)
     os.kill(dies.pid, signal.SIGKILL)
     code, out, err = finish(leaves)
@@ -109,7 +112,9 @@ def test_mid_run_attach_detach_and_a_dropped_loss(cli: Cli, run_root: Path, secm
     entries = {e["strategy_id"]: e for e in config(db, run_id)["attached"]}
     assert entries[sid]["attached_market_ns"] == first and entries[sid]["left"] == "stopped with the run"
     assert entries["RSI-Mean-Reversion"]["left"] == "detached"
-    assert entries["RSI-Mean-Reversion"]["left_market_ns"] == left["last_bar_ns"] < run_ts[-1][0]
+    # (a strategy with nothing working runs ahead to the datafeed's window: it may have seen the
+    # last bar already, though the run goes on for the slow one)
+    assert entries["RSI-Mean-Reversion"]["left_market_ns"] == left["last_bar_ns"] <= run_ts[-1][0]
     lost = next(e for e in entries.values() if e["pid"] == dies.pid)
     assert lost["left"].startswith("lost: ") and lost["on_loss"] == "drop" and lost["left_at"]
     # the monitor printed fills as they passed and left by itself when the run ended

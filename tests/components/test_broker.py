@@ -8,7 +8,7 @@ import pytest
 from test_strategy_support import bar, ts
 
 from components.broker import SimulatedBroker
-from components.codec import FEED_TOPIC, MARKET_TOPIC, type_prefix
+from components.codec import FEED_TOPIC, type_prefix
 from components.events import (
     BarReceived,
     CancellationAccepted,
@@ -23,6 +23,8 @@ from components.events import (
     OrderModificationRequest,
     OrderRejected,
     OrderSubmissionRequest,
+    SyncReleased,
+    SyncRequest,
 )
 from components.models import (
     CancellationRejectionReason,
@@ -86,13 +88,25 @@ def modify(broker: SimulatedBroker, oid: str, sid: str = "s1", at: int = ts(0), 
     return answer
 
 
+def sync(broker: SimulatedBroker, sid: str, after: int) -> list[EventBase]:
+    broker.on_message(type_prefix(SyncRequest, sid), [SyncRequest(ts_event_ns=after, strategy_id=sid)])
+    return broker.drain()
+
+
 def feed(broker: SimulatedBroker, *bars: BarReceived) -> list[EventBase]:
-    """Deliver one timestamp's bars; return what the broker emitted except the re-emitted bars."""
+    """Deliver one timestamp's bars, and have every strategy with working orders ask to be
+    matched at it (as a strategy does); return what the broker emitted except the releases."""
+    at = bars[0].ts_event_ns
     broker.on_message(FEED_TOPIC, list(bars))
-    out = broker.drain()
-    n = len(bars)
-    assert out[len(out) - n :] == list(bars), "bars are re-emitted, after fills and expirations"
-    return out[: len(out) - n]
+    assert broker.drain() == [], "bars alone match nothing and are not re-emitted"
+    sids = sorted({o.strategy_id for o in broker.working_orders()})
+    out = []
+    for sid in sids:
+        answer = sync(broker, sid, at - 1)
+        assert answer[-1] == SyncReleased(ts_event_ns=at, strategy_id=sid, ts_created_ns=answer[-1].ts_created_ns)
+        assert all(getattr(e, "strategy_id", sid) == sid for e in answer)
+        out += answer[:-1]
+    return out
 
 
 def fills(events: list[EventBase]) -> list[FillEvent]:
@@ -113,24 +127,66 @@ def oid_of(answer: EventBase) -> str:
 # --- plumbing ------------------------------------------------------------------------------------
 
 
-def test_subscriptions_are_feed_and_requests_not_market(broker: SimulatedBroker) -> None:
+def test_subscriptions_are_feed_requests_and_sync(broker: SimulatedBroker) -> None:
     subs = broker.subscriptions()
-    assert FEED_TOPIC in subs and MARKET_TOPIC not in subs
-    for cls in (OrderSubmissionRequest, OrderCancellationRequest, OrderModificationRequest):
+    assert FEED_TOPIC in subs
+    for cls in (OrderSubmissionRequest, OrderCancellationRequest, OrderModificationRequest, SyncRequest):
         assert type_prefix(cls) in subs
     assert SimulatedBroker.component_id == "broker"
 
 
-def test_bars_on_market_topic_are_ignored(broker: SimulatedBroker) -> None:
+def test_bars_alone_match_nothing(broker: SimulatedBroker) -> None:
     submit(broker, MKT, BUY)
-    broker.on_message(MARKET_TOPIC, [bar(i=1)])
+    broker.on_message(FEED_TOPIC, [bar(i=1)])
     assert broker.drain() == []
     assert len(broker.working_orders()) == 1
 
 
-def test_bars_are_reemitted_unchanged_to_market_topic(broker: SimulatedBroker) -> None:
-    bars = [bar("AAA", 1), bar("BBB", 1)]
-    assert feed(broker, *bars) == []
+# --- synchronisation -------------------------------------------------------------------------
+
+
+def test_a_sync_is_matched_at_the_first_timestamp_after_it_even_when_the_feed_is_ahead(broker: SimulatedBroker) -> None:
+    for i in range(1, 6):
+        broker.on_message(FEED_TOPIC, [bar(i=i, open=100.0 + i)])
+    submit(broker, MKT, BUY, at=ts(2))
+    out = sync(broker, "s1", ts(2))
+    assert [type(e) for e in out] == [FillEvent, SyncReleased]
+    assert out[0].ts_event_ns == out[1].ts_event_ns == ts(3) and out[0].fill_price == 103.0
+
+
+def test_a_sync_before_the_next_bars_waits_for_them(broker: SimulatedBroker) -> None:
+    broker.on_message(FEED_TOPIC, [bar(i=1)])
+    submit(broker, MKT, BUY, at=ts(1))
+    assert sync(broker, "s1", ts(1)) == []
+    broker.on_message(FEED_TOPIC, [bar(i=2, open=42.0)])
+    out = broker.drain()
+    assert [type(e) for e in out] == [FillEvent, SyncReleased] and out[0].fill_price == 42.0
+
+
+def test_strategies_are_matched_on_their_own_schedules(broker: SimulatedBroker) -> None:
+    for i in range(1, 4):
+        broker.on_message(FEED_TOPIC, [bar(i=i, open=10.0 * i)])
+    submit(broker, MKT, BUY, sid="a", at=ts(2))
+    submit(broker, MKT, SELL, sid="b", at=ts(1))
+    out_a = sync(broker, "a", ts(2))
+    out_b = sync(broker, "b", ts(1))
+    assert [(e.strategy_id, e.ts_event_ns, e.fill_price) for e in (out_a[0], out_b[0])] == [("a", ts(3), 30.0), ("b", ts(2), 20.0)]
+    out_c = sync(broker, "c", ts(1))  # nothing working: released at once
+    assert [(type(e), e.ts_event_ns) for e in out_c] == [(SyncReleased, ts(2))]
+
+
+def test_a_sync_older_than_the_history_fails_clearly() -> None:
+    small = type("_Small", (SimulatedBroker,), {"history": 2})()
+    for i in range(1, 8):
+        small.on_message(FEED_TOPIC, [bar(i=i)])
+    with pytest.raises(RuntimeError, match="older than the 2 timestamps"):
+        sync(small, "s1", ts(1))
+
+
+def test_bars_must_go_forward_in_time(broker: SimulatedBroker) -> None:
+    broker.on_message(FEED_TOPIC, [bar(i=2)])
+    with pytest.raises(ValueError, match="must go forward in time"):
+        broker.on_message(FEED_TOPIC, [bar(i=2)])
 
 
 def test_answers_copy_request_timestamps_and_strategy(broker: SimulatedBroker) -> None:
@@ -444,10 +500,10 @@ def test_expiry_happens_before_matching(broker: SimulatedBroker) -> None:
 
 
 def test_expiries_are_ordered_and_cancelled_orders_do_not_expire(broker: SimulatedBroker) -> None:
-    late = oid_of(submit(broker, LMT, BUY, limit=1.0, sid="a", expires=ts(2)))
-    early = oid_of(submit(broker, LMT, BUY, limit=1.0, sid="b", expires=ts(1)))
-    gone = oid_of(submit(broker, LMT, BUY, limit=1.0, sid="c", expires=ts(1)))
-    cancel(broker, gone, sid="c")
+    late = oid_of(submit(broker, LMT, BUY, limit=1.0, expires=ts(2)))
+    early = oid_of(submit(broker, LMT, BUY, limit=1.0, expires=ts(1)))
+    gone = oid_of(submit(broker, LMT, BUY, limit=1.0, expires=ts(1)))
+    cancel(broker, gone)
     out = feed(broker, bar(i=5))
     assert [e.associated_order_id for e in out] == [early, late]  # type: ignore[attr-defined]
 
@@ -481,8 +537,9 @@ def _run_two_strategies(first: str) -> list[tuple[str, float]]:
 def test_evaluation_order_independent_of_arrival_across_strategies() -> None:
     a_first = _run_two_strategies("alpha")
     assert a_first == _run_two_strategies("beta")
-    # market, then stop, then limit; within a type by (strategy id, submission sequence)
-    assert [oid for oid, _ in a_first] == ["alpha-2", "beta-1", "alpha-3", "alpha-1", "beta-2"]
+    # each strategy on its own (here in the order they ask); market, then stop, then limit;
+    # within a type by submission sequence
+    assert [oid for oid, _ in a_first] == ["alpha-2", "alpha-3", "alpha-1", "beta-1", "beta-2"]
 
 
 def test_sequence_not_lexical_order_id(broker: SimulatedBroker) -> None:

@@ -65,7 +65,7 @@ def test_topics_end_every_segment_so_prefixes_do_not_overmatch() -> None:
     assert not codec.topic_of(fill).startswith(codec.type_prefix(ev.FillEvent, "s1"))
     assert codec.topic_of(fill).startswith(codec.type_prefix(ev.FillEvent))
     bar = random_event(random.Random(2), ev.BarReceived)
-    assert codec.topic_of(bar) == codec.MARKET_TOPIC
+    assert codec.topic_of(bar) == codec.FEED_TOPIC
     processed = dataclasses.replace(random_event(random.Random(3), ev.BarProcessed), strategy_id="a")
     assert not codec.topic_of(processed).startswith("BarReceived.")
 
@@ -79,7 +79,7 @@ def test_topics_end_every_segment_so_prefixes_do_not_overmatch() -> None:
         ("FillEvent.s.", msgpack.packb([]), "non-empty array"),
         ("FillEvent.s.", msgpack.packb([[1, 2, 3]]), "array of 14 fields"),
         ("OrderRejected.s.", msgpack.packb([[1, 2, 3, "o", "s", "NOT_A_REASON", "m"]]), "rejection_reason"),
-        ("BarReceived.mkt.", msgpack.packb([[1, 2, "A", "MINUTE", "x", 1.0, 1.0, 1.0, None]]), "open"),
+        ("BarReceived.feed.", msgpack.packb([[1, 2, "A", "MINUTE", "x", 1.0, 1.0, 1.0, None]]), "open"),
         (b"\xff\xfe", b"", "not UTF-8"),
     ],
 )
@@ -95,7 +95,7 @@ def test_group_by_topic_batches_consecutive_events_in_order() -> None:
     bars = [random_event(rng, ev.BarReceived) for _ in range(3)]
     fill = dataclasses.replace(random_event(rng, ev.FillEvent), strategy_id="s")
     groups = codec.group_by_topic([bars[0], bars[1], fill, bars[2]])
-    assert [(t, len(b)) for t, b in groups] == [(codec.MARKET_TOPIC, 2), ("FillEvent.s.", 1), (codec.MARKET_TOPIC, 1)]
+    assert [(t, len(b)) for t, b in groups] == [(codec.FEED_TOPIC, 2), ("FillEvent.s.", 1), (codec.FEED_TOPIC, 1)]
 
 
 def test_check_route_rejects_dots_and_whitespace() -> None:

@@ -9,7 +9,7 @@ import pytest
 from test_strategy_support import Wire, bar, ts
 
 from components.broker import SimulatedBroker
-from components.codec import MARKET_TOPIC, group_by_topic, type_prefix
+from components.codec import FEED_TOPIC, group_by_topic, type_prefix
 from components.events import (
     RESPONSE_TYPES,
     BarProcessed,
@@ -26,6 +26,8 @@ from components.events import (
     OrderModificationRequest,
     OrderRejected,
     OrderSubmissionRequest,
+    SyncReleased,
+    SyncRequest,
 )
 from components.indicators import SimpleMovingAverage
 from components.models import (
@@ -94,7 +96,7 @@ class _Recorder(StrategyBase):
 
 
 def deliver(strategy: StrategyBase, *bars: BarReceived) -> list[EventBase]:
-    strategy.on_message(MARKET_TOPIC, list(bars))
+    strategy.on_message(FEED_TOPIC, list(bars))
     return strategy.drain()
 
 
@@ -146,11 +148,11 @@ def test_registry_public_subclasses_only_and_copy() -> None:
     assert private  # defined, not registered
 
 
-def test_subscriptions_market_plus_own_responses() -> None:
+def test_subscriptions_feed_plus_own_responses_and_releases() -> None:
     subs = _Recorder(strategy_id="s1").subscriptions()
-    assert subs[0] == MARKET_TOPIC
-    assert sorted(subs[1:]) == sorted(type_prefix(cls, "s1") for cls in RESPONSE_TYPES)
-    assert len(subs) == 9
+    assert subs[0] == FEED_TOPIC
+    assert sorted(subs[1:]) == sorted(type_prefix(cls, "s1") for cls in (*RESPONSE_TYPES, SyncReleased))
+    assert len(subs) == 10
 
 
 def test_start_and_stop_call_hooks() -> None:
@@ -172,7 +174,8 @@ def test_bar_processed_before_orders_with_indicator_values() -> None:
     assert list(bp.indicators) == ["SMA_3_CLOSE"] and math.isnan(bp.indicators["SMA_3_CLOSE"])
     deliver(s, bar(i=1, open=11.0))
     out = deliver(s, bar(i=2, open=12.0))
-    assert [type(e) for e in out] == [BarProcessed, OrderSubmissionRequest]
+    assert [type(e) for e in out] == [BarProcessed, OrderSubmissionRequest, SyncRequest]
+    assert out[2].ts_event_ns == ts(2)  # type: ignore[attr-defined]
     assert out[0].indicators == {"SMA_3_CLOSE": pytest.approx(11.0)}  # type: ignore[attr-defined]
     assert (out[0].open, out[0].close, out[0].symbol, out[0].ts_event_ns) == (12.0, 12.0, "AAA", ts(2))  # type: ignore[attr-defined]
     assert s.bar.close["AAA", -2] == 11.0 and s.bar.close.latest("AAA") == 12.0
@@ -207,7 +210,7 @@ def test_exception_in_on_bar_propagates() -> None:
             raise ZeroDivisionError("user bug")
 
     with pytest.raises(ZeroDivisionError, match="user bug"):
-        _Boom().on_message(MARKET_TOPIC, [bar()])
+        _Boom().on_message(FEED_TOPIC, [bar()])
 
 
 def test_exception_in_callback_propagates() -> None:
@@ -372,3 +375,76 @@ def test_callbacks_see_the_orders_symbol_and_market_time() -> None:
     wire.feed([bar("AAA", 1), bar("BBB", 1)])
     assert seen == [("BBB", 1.0, ts(1))]
     assert s.now.year >= 2023
+
+
+# --- synchronisation with the broker -------------------------------------------------------------
+
+
+def _answer(s: StrategyBase, *events: EventBase) -> list[EventBase]:
+    for e in events:
+        s.on_event(e)
+    return s.drain()
+
+
+def _release(s: StrategyBase, at: int) -> list[EventBase]:
+    return _answer(s, SyncReleased(ts_event_ns=at, strategy_id=s.strategy_id))
+
+
+def test_a_strategy_with_nothing_working_never_asks_the_broker() -> None:
+    s = _Recorder(strategy_id="s1")
+    for i in range(5):
+        assert all(type(e) is BarProcessed for e in deliver(s, bar(i=i)))
+    assert not s.waiting_for_broker
+
+
+def test_bars_are_held_until_the_broker_releases_them_then_handled_in_order() -> None:
+    s = _Recorder(strategy_id="s1")
+    s.plan[0] = lambda st: st.submit_order(OrderType.MARKET, BUY, 1)
+    assert [type(e) for e in deliver(s, bar(i=0))] == [BarProcessed, OrderSubmissionRequest, SyncRequest]
+    assert s.waiting_for_broker
+    assert deliver(s, bar(i=1)) == [] and deliver(s, bar(i=2)) == []  # held
+    assert s.calls[-1] == ("bar", ts(0))
+    _answer(s, OrderAccepted(ts_event_ns=ts(0), ts_broker_ns=ts(0), associated_order_id="s1-1", strategy_id="s1"))
+    _answer(s, FillEvent(ts_event_ns=ts(1), ts_broker_ns=ts(1), associated_order_id="s1-1", symbol="AAA", strategy_id="s1",
+                         fill_id="s1-1-F", side=BUY, quantity_filled=1.0, fill_price=100.0, commission=0.0))
+    assert s.calls[-1][0] == "fill"  # the fill of ts(1) before the bar of ts(1)
+    _answer(s, SyncReleased(ts_event_ns=ts(1), strategy_id="other"))  # not ours: nothing happens
+    assert s.waiting_for_broker
+    out = _release(s, ts(1))
+    # nothing works any more: bar 1 and the held bar 2 are handled, no new request
+    assert [type(e) for e in out] == [BarProcessed, BarProcessed] and not s.waiting_for_broker
+    assert [c[1] for c in s.calls if c[0] == "bar"] == [ts(0), ts(1), ts(2)]
+    assert s.seen_positions == [0.0, 1.0, 1.0]
+
+
+def test_an_unanswered_request_keeps_the_strategy_in_step_with_the_broker() -> None:
+    s = _Recorder(strategy_id="s1")
+    s.plan[0] = lambda st: st.submit_order(OrderType.MARKET, BUY, 1)
+    deliver(s, bar(i=0))
+    _answer(s, OrderRejected(ts_event_ns=ts(0), ts_broker_ns=ts(0), associated_order_id="s1-1", strategy_id="s1",
+                             rejection_reason=OrderRejectionReason.INVALID_QUANTITY, rejection_message="no"))
+    assert s.open_orders == {}
+    s.plan[1] = lambda st: st.submit_cancellation("s1-1")  # closed already: the broker will say so
+    out = deliver(s, bar(i=1))
+    assert out == []  # held: the broker has not released ts(1) yet
+    out = _release(s, ts(1))
+    assert [type(e) for e in out] == [BarProcessed, OrderCancellationRequest, SyncRequest]
+    assert deliver(s, bar(i=2)) == []
+    _answer(s, CancellationRejected(ts_event_ns=ts(1), ts_broker_ns=ts(1), associated_order_id="s1-1", strategy_id="s1",
+                                    rejection_reason=CancellationRejectionReason.ORDER_ALREADY_CLOSED, rejection_message="closed"))
+    assert [type(e) for e in _release(s, ts(2))] == [BarProcessed]
+    assert not s.waiting_for_broker
+
+
+def test_orders_placed_at_start_are_matched_at_the_first_bar_seen() -> None:
+    class _Early(_Recorder):
+        def on_start(self) -> None:
+            self.submit_order(OrderType.MARKET, BUY, 1, symbol="AAA")
+
+    s = _Early(strategy_id="s1")
+    s.start()
+    assert [type(e) for e in s.drain()] == [OrderSubmissionRequest]
+    out = deliver(s, bar(i=7))
+    assert [(type(e), e.ts_event_ns) for e in out] == [(SyncRequest, ts(7) - 1)] and s.calls == []
+    _answer(s, OrderAccepted(ts_event_ns=0, ts_broker_ns=0, associated_order_id="s1-1", strategy_id="s1"))
+    assert [type(e) for e in _release(s, ts(7))] == [BarProcessed, SyncRequest]  # still working

@@ -82,7 +82,7 @@ def test_malformed_messages_are_counted_and_dropped(tmp_path: Path) -> None:
     r.on_raw("FillEvent.s.", b"\xc1\xc1")
     r.on_raw("FillEvent.s.", msgpack.packb([[1, 2]]))
     r.on_raw("Nope.", msgpack.packb([[1]]))
-    r.on_raw(codec.MARKET_TOPIC, codec.encode([_bar(3)]))
+    r.on_raw(codec.FEED_TOPIC, codec.encode([_bar(3)]))
     r.stop()
     assert r.malformed == 3
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM bars").fetchone()[0] == 1

@@ -80,8 +80,11 @@ class Slow(StrategyBase):
         time.sleep(self.sleep_ms / 1000.0)
 
 
+KILL_AT = 900
+
+
 class KillsItself(StrategyBase):
-    """SIGKILLs its own process on its 30th bar (a crash no Python code can report)."""
+    """SIGKILLs its own process on its KILL_AT-th bar (a crash no Python code can report)."""
 
     name = "KillsItself"
 
@@ -90,5 +93,5 @@ class KillsItself(StrategyBase):
 
     def on_bar(self, bar: BarReceived) -> None:
         self.n += 1
-        if self.n == 30:
+        if self.n == KILL_AT:
             os.kill(os.getpid(), signal.SIGKILL)
