@@ -1,7 +1,7 @@
 """The simulated broker: the seed's fill rules, made deterministic and explicit about rejections.
 
-Synchronisation. Every timestamp's bars arrive as one message on FEED_TOPIC, at the broker and at
-every strategy alike; the broker keeps the recent ones. A strategy that has working orders or
+Synchronisation. The datafeed's bars arrive on FEED_TOPIC (whole timestamps per message), at the
+broker and at every strategy alike; the broker keeps the recent timestamps. A strategy that has working orders or
 unanswered requests ends each timestamp T it handles with a `SyncRequest(T)` and holds later bars;
 the broker answers (after the requests sent before it, which it handles in order) by matching that
 strategy's orders at the first timestamp T' > T - first expiring those with `expires_at_ns < T'`,
@@ -31,7 +31,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 
-from components.codec import FEED_TOPIC, type_prefix
+from components.codec import FEED_TOPIC, by_timestamp, type_prefix
 from components.component import Component
 from components.events import (
     BarReceived,
@@ -183,13 +183,14 @@ class SimulatedBroker(Component):
     # --- bars and synchronisation ------------------------------------------------------------
 
     def _on_bars(self, bars: Sequence[BarReceived]) -> None:
-        """Keep one timestamp's bars; match the strategies that were waiting for them."""
-        ts = bars[0].ts_event_ns
+        """Keep the timestamps' bars; match the strategies that were waiting for them."""
         times = self._times
-        if times and ts <= times[-1]:
-            raise ValueError(f"bars of {ts} ns arrived after bars of {times[-1]} ns: the feed must go forward in time")
-        times.append(ts)
-        self._bar_sets.append(bars)
+        for group in by_timestamp(bars):
+            ts = group[0].ts_event_ns
+            if times and ts <= times[-1]:
+                raise ValueError(f"bars of {ts} ns arrived after bars of {times[-1]} ns: the feed must go forward in time")
+            times.append(ts)
+            self._bar_sets.append(group)
         if len(times) > 2 * self._history:
             del times[: -self._history]
             del self._bar_sets[: -self._history]

@@ -3,7 +3,7 @@
 A message is `[topic, payload]`. The topic is `"{EventType}.{route}."`: every segment ends with a
 `.`, so a subscription prefix never matches more than intended (`FillEvent.s1.` does not match
 `FillEvent.s10.`). The route is the strategy id for events that belong to one strategy; bars are
-all on `FEED_TOPIC`.
+all on `FEED_TOPIC`, whole timestamps per message.
 
 The payload is a msgpack array of one or more records of the topic's event type (a timestamp's
 bars travel as one message). A record is the array of the event's field values in dataclass field
@@ -24,9 +24,10 @@ import msgpack
 
 from components import events as ev
 
-# The datafeed's bars, one message per timestamp, to the broker, the strategies and the recorder.
-# A strategy still sees a timestamp's fills before its bars: it holds them until the broker releases
-# them whenever the broker could have something for it (events.SyncRequest, components/broker.py).
+# The datafeed's bars to the broker, the strategies and the recorder: one or more whole timestamps
+# per message, in time order (see `by_timestamp`). A strategy still sees a timestamp's fills before
+# its bars: it holds them until the broker releases them whenever the broker could have something
+# for it (events.SyncRequest, components/broker.py).
 FEED_TOPIC = "BarReceived.feed."
 
 EVENT_CLASSES: dict[str, type[ev.EventBase]] = {cls.__name__: cls for cls in ev.EVENT_TYPES + ev.SYNC_TYPES}
@@ -278,6 +279,21 @@ def group_by_topic(events: Iterable[ev.EventBase]) -> list[tuple[str, list[ev.Ev
             out[-1][1].append(e)
         else:
             out.append((t, [e]))
+    return out
+
+
+def by_timestamp(bars: Sequence[ev.BarReceived]) -> list[Sequence[ev.BarReceived]]:
+    """A feed message's bars split into one list per timestamp (in order; usually just one)."""
+    if not bars or bars[0].ts_event_ns == bars[-1].ts_event_ns:
+        return [bars]
+    out: list[Sequence[ev.BarReceived]] = []
+    start = 0
+    ts = bars[0].ts_event_ns
+    for i, bar in enumerate(bars):
+        if bar.ts_event_ns != ts:
+            out.append(bars[start:i])
+            start, ts = i, bar.ts_event_ns
+    out.append(bars[start:])
     return out
 
 

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from components.codec import FEED_TOPIC, check_route, type_prefix
+from components.codec import FEED_TOPIC, by_timestamp, check_route, type_prefix
 from components.component import Component
 from components.events import (
     RESPONSE_TYPES,
@@ -284,14 +284,14 @@ class StrategyBase(Component):
             return
         kind = type(events[0])
         if kind is BarReceived:
-            ts = events[0].ts_event_ns
             if self.__sync_at_first_bar:
                 self.__sync_at_first_bar = False
-                self.__request_sync(ts - 1)
-            if self.__waiting_after is not None and ts > self.__released_to:
-                self.__held.append(events)  # type: ignore[arg-type]
-            else:
-                self.__on_bars(events)  # type: ignore[arg-type]
+                self.__request_sync(events[0].ts_event_ns - 1)
+            for bars in by_timestamp(events):  # type: ignore[arg-type]
+                if self.__waiting_after is not None and bars[0].ts_event_ns > self.__released_to:
+                    self.__held.append(bars)
+                else:
+                    self.__on_bars(bars)
             return
         if kind is SyncReleased:
             for event in events:

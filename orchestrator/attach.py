@@ -7,7 +7,7 @@ children use - the class is rebuilt from the same spec (components.spec) and dri
 components.runtime.serve - so attached and launched strategies behave identically.
 
 The bus routes each message to the members joined when it is forwarded, and a timestamp's bars
-travel as one message: an attached strategy sees every bar from the first timestamp after its
+never span two messages: an attached strategy sees every bar from the first timestamp after its
 join, never half of one. It joins critical (its loss fails the run) unless on_loss is "drop".
 """
 

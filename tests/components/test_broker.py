@@ -563,3 +563,11 @@ def test_many_symbols_without_orders_cost_nothing(broker: SimulatedBroker) -> No
     oid_of(submit(broker, LMT, BUY, limit=1.0, symbol="S0"))
     bars = [bar(f"S{k}", 1) for k in range(200)]
     assert feed(broker, *bars) == []
+
+
+def test_a_feed_message_may_hold_several_timestamps(broker: SimulatedBroker) -> None:
+    submit(broker, MKT, BUY, at=ts(0))
+    broker.on_message(FEED_TOPIC, [bar("AAA", 1, open=11.0), bar("BBB", 1), bar("AAA", 2, open=12.0)])
+    out = sync(broker, "s1", ts(1))  # matched at the second timestamp of the message
+    assert [(type(e), e.ts_event_ns) for e in out] == [(FillEvent, ts(2)), (SyncReleased, ts(2))]
+    assert out[0].fill_price == 12.0  # type: ignore[attr-defined]

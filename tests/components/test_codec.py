@@ -132,3 +132,13 @@ def test_compiled_encoder_agrees_with_the_generic_one(cls: type[ev.EventBase]) -
         assert len(fast) == len(generic)
         for a, b in zip(fast, generic):
             assert a is b or a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+
+
+def test_by_timestamp_splits_a_feed_message_in_order() -> None:
+    from test_strategy_support import bar
+
+    one = [bar("A", 1), bar("B", 1)]
+    assert codec.by_timestamp(one) == [one]
+    many = [bar("A", 1), bar("B", 1), bar("A", 2), bar("A", 3), bar("B", 3)]
+    assert codec.by_timestamp(many) == [many[:2], many[2:3], many[3:]]
+    assert codec.by_timestamp([]) == [[]]

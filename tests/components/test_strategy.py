@@ -448,3 +448,16 @@ def test_orders_placed_at_start_are_matched_at_the_first_bar_seen() -> None:
     assert [(type(e), e.ts_event_ns) for e in out] == [(SyncRequest, ts(7) - 1)] and s.calls == []
     _answer(s, OrderAccepted(ts_event_ns=0, ts_broker_ns=0, associated_order_id="s1-1", strategy_id="s1"))
     assert [type(e) for e in _release(s, ts(7))] == [BarProcessed, SyncRequest]  # still working
+
+
+def test_a_message_of_several_timestamps_is_handled_one_timestamp_at_a_time() -> None:
+    s = _Recorder(strategy_id="s1")
+    s.plan[1] = lambda st: st.submit_order(OrderType.MARKET, BUY, 1)  # on the 2nd bar: ts(0), BBB
+    out = deliver(s, bar("AAA", 0), bar("BBB", 0), bar("AAA", 1), bar("BBB", 1), bar("AAA", 2))
+    # ts(0) handled, then the request; ts(1) and ts(2) held until the broker released them
+    assert [type(e) for e in out] == [BarProcessed, BarProcessed, OrderSubmissionRequest, SyncRequest]
+    assert out[-1].ts_event_ns == ts(0)  # type: ignore[attr-defined]
+    _answer(s, OrderAccepted(ts_event_ns=ts(0), ts_broker_ns=ts(0), associated_order_id="s1-1", strategy_id="s1"))
+    out = _release(s, ts(1))
+    assert [(type(e), e.ts_event_ns) for e in out] == [(BarProcessed, ts(1)), (BarProcessed, ts(1)), (SyncRequest, ts(1))]
+    assert [(type(e), e.ts_event_ns) for e in _release(s, ts(2))] == [(BarProcessed, ts(2)), (SyncRequest, ts(2))]
