@@ -173,7 +173,7 @@ def _compile_encoder(cls: type[ev.EventBase], names: tuple[str, ...], hints: dic
         args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else ()
         base = next((a for a in args if a is not type(None)), hint) if args else hint
         if isinstance(base, type) and issubclass(base, enum.Enum):
-            parts.append(f"(None if e.{name} is None else e.{name}.name)" if type(None) in args else f"e.{name}.name")
+            parts.append(f"(None if e.{name} is None else e.{name}._name_)" if type(None) in args else f"e.{name}._name_")
         else:
             parts.append(f"e.{name}")
     env: dict[str, Any] = {}
