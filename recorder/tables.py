@@ -36,6 +36,10 @@ def columns(cls: type[ev.EventBase]) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
-def insert_sql(cls: type[ev.EventBase]) -> str:
+def insert_sql(cls: type[ev.EventBase], run_id: str | None = None) -> str:
+    """The row insert; with `run_id` that column is a literal, so a row is just the event's fields."""
     cols = ("run_id",) + columns(cls)
-    return f"INSERT INTO {TABLES[cls]} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    marks = ["?"] * len(cols)
+    if run_id is not None:
+        marks[0] = "'" + run_id.replace("'", "''") + "'"
+    return f"INSERT INTO {TABLES[cls]} ({', '.join(cols)}) VALUES ({', '.join(marks)})"

@@ -7,6 +7,7 @@ import math
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
@@ -94,3 +95,41 @@ def test_unknown_run_is_refused(tmp_path: Path) -> None:
     r = configured(RunRecorder, db_path=str(db), run_id="nope")()
     with pytest.raises(ValueError, match="not registered"):
         r.start()
+
+
+def _processed(i: int, ind: dict[str, Any]) -> ev.BarProcessed:
+    return ev.BarProcessed(ts_event_ns=i, ts_created_ns=i, symbol="A", bar_period=BarPeriod.MINUTE, open=1.0,
+                           high=2.0, low=0.5, close=1.5, volume=3, strategy_id="s", indicators=ind)
+
+
+def test_raw_and_decoded_paths_store_the_same_rows(tmp_path: Path) -> None:
+    """Rows carry the run id from the INSERT and the indicators as json.dumps writes them."""
+    inds: list[dict[str, Any]] = [{"SMA_2_CLOSE": math.nan, "X": 2.0}, {"SMA_2_CLOSE": 0.1, "X": -0.0}, {"n": 1, "t": None}, {}]
+    events = [_processed(i, d) for i, d in enumerate(inds)]
+    dbs = []
+    for sub, feed in (("raw", "on_raw"), ("dec", "on_message")):
+        (tmp_path / sub).mkdir()
+        r, db, run_id = _recorder(tmp_path / sub)
+        if feed == "on_raw":
+            r.on_raw("BarProcessed.s.", codec.encode(events))
+        else:
+            r.on_message("BarProcessed.s.", events)
+        r.stop()
+        conn = sqlite3.connect(db)
+        assert conn.execute("SELECT DISTINCT run_id FROM bars_processed").fetchall() == [(run_id,)]
+        dbs.append(conn.execute("SELECT * FROM bars_processed ORDER BY id").fetchall())
+    strip = [[row[:1] + row[2:] for row in rows] for rows in dbs]  # run ids differ
+    assert strip[0] == strip[1]
+    assert [row[-2] for row in dbs[0]] == [json.dumps(d) for d in inds]
+
+
+def test_run_id_with_a_quote_is_stored_verbatim(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    conn = runsdb.connect(db)
+    conn.execute("INSERT INTO runs (run_id, name, ts_start, status) VALUES (?, 'x', 0, 'running')", ("it's'--",))
+    conn.close()
+    r = configured(RunRecorder, db_path=str(db), run_id="it's'--")()
+    r.start()
+    r.record([_bar(1)])
+    r.stop()
+    assert sqlite3.connect(db).execute("SELECT run_id FROM bars").fetchall() == [("it's'--",)]
