@@ -26,14 +26,17 @@ from recorder import runsdb, tables
 from recorder.jsonfast import indicators_json
 
 BATCH_SIZE = 20_000
+# What a row's values can make SQLite refuse (not I/O errors: those end the recorder, loudly).
+_UNSTORABLE = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError, OverflowError, TypeError, ValueError)
 FLUSH_INTERVAL_S = 1.0
 
 
 class _Table:
-    __slots__ = ("sql", "width", "json_index", "rows")
+    __slots__ = ("name", "sql", "width", "json_index", "rows")
 
     def __init__(self, cls: type[ev.EventBase], run_id: str) -> None:
         cols = tables.columns(cls)
+        self.name = cls.__name__
         self.sql = tables.insert_sql(cls, run_id)
         self.width = len(cols)
         self.json_index = cols.index("indicators") if "indicators" in cols else -1
@@ -123,14 +126,35 @@ class RunRecorder(Component):
         if not self._buffered or self._conn is None:
             return
         conn = self._conn
+        full = [t for t in self._tables.values() if t.rows]
+        try:
+            with conn:
+                conn.execute("BEGIN")
+                for table in full:
+                    conn.executemany(table.sql, table.rows)
+        except _UNSTORABLE:  # rolled back: one row SQLite cannot store must not cost the others
+            self._store_row_by_row(full)
+        else:
+            self.recorded += self._buffered
+        for table in full:
+            table.rows = []
+        self._buffered = 0
+
+    def _store_row_by_row(self, full: list[_Table]) -> None:
+        """The slow path after a failed batch: store each row on its own, report and drop the bad
+        ones (a well-formed frame can still carry a value no column takes, e.g. a huge int)."""
+        conn = self._conn
+        assert conn is not None
         with conn:
             conn.execute("BEGIN")
-            for table in self._tables.values():
-                if table.rows:
-                    conn.executemany(table.sql, table.rows)
-                    table.rows = []
-        self.recorded += self._buffered
-        self._buffered = 0
+            for table in full:
+                for row in table.rows:
+                    try:
+                        conn.execute(table.sql, row)
+                        self.recorded += 1
+                    except _UNSTORABLE as exc:
+                        self.malformed += 1
+                        print(f"recorder: dropped a {table.name} row: {exc}", file=sys.stderr)
 
     def stop(self) -> None:
         self.flush()

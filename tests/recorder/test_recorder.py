@@ -133,3 +133,20 @@ def test_run_id_with_a_quote_is_stored_verbatim(tmp_path: Path) -> None:
     r.record([_bar(1)])
     r.stop()
     assert sqlite3.connect(db).execute("SELECT run_id FROM bars").fetchall() == [("it's'--",)]
+
+
+def test_a_row_sqlite_cannot_store_is_dropped_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    r, db, run_id = _recorder(tmp_path)
+    r.on_raw(codec.FEED_TOPIC, codec.encode([_bar(1), _bar(2)]))
+    good = codec.record_encoder(ev.BarReceived)(_bar(3))
+    huge = list(good)
+    huge[4] = [1.0, 2.0]  # a well-formed frame, but no column takes an array
+    r.on_raw(codec.FEED_TOPIC, msgpack.packb([huge, good]))
+    r.flush()
+    conn = sqlite3.connect(db)
+    assert [t for (t,) in conn.execute("SELECT ts_event_ns FROM bars WHERE run_id = ? ORDER BY ts_event_ns", (run_id,))] == [1, 2, 3]
+    assert r.malformed == 1 and r.recorded == 3
+    assert "dropped a BarReceived row" in capsys.readouterr().err
+    r.on_raw(codec.FEED_TOPIC, codec.encode([_bar(4)]))  # and it goes on recording
+    r.stop()
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM bars WHERE run_id = ?", (run_id,)).fetchone()[0] == 4
