@@ -119,9 +119,10 @@ class SimulatedBroker(Component):
     minimum_commission_per_order: float = 0.0
     #: The run's symbols; orders for others are rejected UNKNOWN_SYMBOL. None (or empty): any.
     symbols: list[str] | None = None
-    #: Timestamps of bars kept for strategies that ask to be matched later than the broker saw
-    #: them. A strategy is at most the datafeed's window (Orchestrator.window) behind the feed.
-    history: int = 4096
+    #: Timestamps of bars kept (between history and twice that) for strategies that ask to be
+    #: matched later than the broker saw them: a strategy is at most the datafeed's window
+    #: (Orchestrator.window, which raises this when needed) behind the feed.
+    history: int = 1024
     component_id = "broker"
 
     def __init__(self) -> None:

@@ -128,9 +128,12 @@ class Orchestrator:
     start_timeout: float = 20.0
     stop_timeout: float = 5.0
     heartbeat_timeout: float = 1.0
-    #: Timestamps the datafeed may publish ahead; > 1 lets the broker pace the replay (one round
-    #: is broker -> strategies -> broker); 1 is a full barrier after every timestamp.
+    #: Timestamps the datafeed publishes between two barriers: how far a strategy with nothing
+    #: working may run ahead of one that waits for the broker (1: a barrier after every timestamp).
     window: int = 256
+    #: Messages the recorder (trailing) may lag behind before the datafeed waits for it: bounds the
+    #: memory the bus queues for it.
+    trailing_backlog: int = 1000
     #: `tickbus attach` (orchestrator/attach.py): attached strategies the replay waits for (bounded
     #: by attach_timeout), what losing one does by default ("fail" | "drop"), and a tcp://HOST:PORT
     #: to bind the bus on (CURVE keys off loopback; `curve` forces them, bus/security.py).
@@ -190,6 +193,9 @@ class Orchestrator:
         broker_cls = self.broker
         if getattr(broker_cls, "symbols", None) is None and resolved:
             broker_cls = configured(broker_cls, f"_Configured{self.broker.__name__}", symbols=resolved)
+        history = getattr(broker_cls, "history", None)
+        if isinstance(history, int) and history < self.window:  # a strategy may lag a window behind
+            broker_cls = configured(broker_cls, f"_Configured{self.broker.__name__}", history=self.window)
         return datafeed_cls, broker_cls, total, resolved
 
     def _config(self, datafeed_cls: type, broker_cls: type, symbols: list[str]) -> dict[str, Any]:
@@ -315,7 +321,8 @@ class Orchestrator:
         self._attach: AttachWatcher | None = None
         try:
             bus_proc, eps = start_bus_process(run_dir, transport="tcp" if self.listen or self.curve else self.transport,
-                                              heartbeat_timeout=self.heartbeat_timeout, extra_args=self._bus_args())
+                                              heartbeat_timeout=self.heartbeat_timeout, max_trailing_backlog=self.trailing_backlog,
+                                              extra_args=self._bus_args())
             control = ControlClient(run_dir, timeout=self.stop_timeout)
             plan: list[tuple[str, str, type, dict[str, Any], list[str]]] = [
                 ("recorder", "component", recorder_cls, {}, ["--trailing"]),
