@@ -223,6 +223,27 @@ def report_error(run_dir: Path, name: str, text: str) -> None:
         pass  # the bus may be gone already; the orchestrator still sees our exit status
 
 
+def wait_for_members(run_dir: Path, names: list[str], timeout: float) -> None:
+    """Block until every named member has joined the bus: children start together (their imports
+    overlap) and still join in dependency order (nothing is published before its subscribers)."""
+    from bus import ControlClient
+
+    deadline = time.monotonic() + timeout
+    control = ControlClient(run_dir, timeout=max(1.0, timeout))
+    try:
+        while True:
+            missing = [n for n in names if n not in control.members()]
+            if not missing:
+                return
+            if _Stop.requested:
+                raise TimeoutError("stopped before " + ", ".join(missing) + " joined")
+            if time.monotonic() > deadline:
+                raise TimeoutError(", ".join(missing) + f" did not join the bus within {timeout:g} s")
+            time.sleep(0.01)
+    finally:
+        control.close()
+
+
 def instantiate(spec: dict[str, Any]) -> Any:
     cls = build_class(spec)
     return cls(**spec.get("init", {}))
@@ -240,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--non-critical", action="store_true", help="losing it does not fail the run")
     parser.add_argument("--barrier-timeout", type=float, default=30.0)
     parser.add_argument("--heartbeat-interval", type=float, default=0.1)
+    parser.add_argument("--after", default="", help="comma-separated members to wait for before joining")
+    parser.add_argument("--start-timeout", type=float, default=20.0, help="bound of the --after wait")
     args = parser.parse_args(argv)
 
     die_with_parent()
@@ -249,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     client = None
     try:
         obj = instantiate(json.loads(args.spec))
+        if args.after:
+            wait_for_members(args.run_dir, args.after.split(","), args.start_timeout)
         client = BusClient(args.run_dir, args.name, heartbeat_interval=args.heartbeat_interval)
         if args.role == "datafeed":
             obj.open()

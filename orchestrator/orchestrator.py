@@ -1,9 +1,10 @@
 """Orchestrator: assembles a run from component classes, runs it, and always cleans up.
 
-Multi-process: bus -> recorder -> broker -> strategies -> datafeed are started in that order, each
-joined on the bus (bounded wait) before the next starts; the datafeed replays, paced by the idle
-barrier; then datafeed -> broker -> strategies -> recorder -> bus are stopped (graceful request,
-SIGTERM, SIGKILL, each bounded). Any child ending unexpectedly, a barrier failure, or SIGINT/SIGTERM
+Multi-process: the bus starts, then the recorder, the broker and the strategies are spawned
+together but join in that order (each waits, bounded, for the members it depends on: nothing is
+published before its subscribers joined), then the datafeed replays, paced by the idle barrier;
+then the datafeed, the broker with the strategies, the recorder and the bus are stopped in that
+order (graceful request, SIGTERM, SIGKILL, each bounded). Any child ending unexpectedly, a barrier failure, or SIGINT/SIGTERM
 to the orchestrator ends the run as failed/cancelled with the reason; what was recorded stays.
 In-process: the same component objects on a synchronous dispatcher, same recorded events.
 """
@@ -329,14 +330,19 @@ class Orchestrator:
                 ("broker", "component", broker_cls, {}, []),
             ]
             plan += [(sid, "component", cls, {"strategy_id": sid}, []) for sid, cls in zip(self.strategy_ids, self.strategies)]
+            # All at once (their imports overlap); each joins only after what it depends on.
+            after = {"recorder": [], "broker": ["recorder"]}
             for name, role, cls, init, extra in plan:
-                children.append(self._start_child(run_dir, control, name, role, cls, init, extra))
+                deps = after.get(name, ["recorder", "broker"])
+                extra = [*extra, "--after", ",".join(deps), "--start-timeout", str(self.start_timeout)] if deps else extra
+                children.append(self._start_child(run_dir, name, role, cls, init, extra))
+            self._wait_joined(control, children)
             self._attach = AttachWatcher(self.db_path, str(self.run_id), [p[0] for p in plan] + ["datafeed"])
             self._publish_run_info(run_dir, eps)  # from now on the run can be attached to
             if self.expect_attach:
                 self._attach.wait_for(control, self.expect_attach, self.attach_timeout, self._check_cancel)
-            feed = self._start_child(run_dir, control, "datafeed", "datafeed", datafeed_cls, {},
-                                     ["--window", str(self.window)], wait_join=False)
+            feed = self._start_child(run_dir, "datafeed", "datafeed", datafeed_cls, {},
+                                     ["--window", str(self.window)])
             children.append(feed)
             status, error = self._supervise(run_dir, control, children, feed, total)
         except RunCancelled as exc:
@@ -395,33 +401,37 @@ class Orchestrator:
     def _start_child(
         self,
         run_dir: Path,
-        control: Any,
         name: str,
         role: str,
         cls: type,
         init: dict[str, Any],
         extra: list[str],
-        *,
-        wait_join: bool = True,
     ) -> Child:
+        """Spawn one component process (it joins the bus by itself: see _wait_joined)."""
         self._check_cancel()
         spec = dict(class_spec(cls), init=init)
         args = [
             "-m", "components.runtime", "--run-dir", str(run_dir), "--name", name, "--role", role,
             "--spec", json.dumps(spec), "--barrier-timeout", str(self.barrier_timeout), *extra,
         ]
-        child = processes.spawn(name, role, args)
-        if not wait_join:
-            return child
+        return processes.spawn(name, role, args)
+
+    def _wait_joined(self, control: Any, children: list[Child]) -> None:
+        """Until every child is a bus member; a child that exits first, or start_timeout, fails."""
         deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if name in control.members():
-                return child
-            if child.proc.poll() is not None:
-                raise _ChildFailed(child)
+        while True:
+            members = control.members()
+            waiting = [c for c in children if c.name not in members]
+            if not waiting:
+                return
+            for child in waiting:
+                if child.proc.poll() is not None:
+                    raise _ChildFailed(child)
+            if time.monotonic() > deadline:
+                names = ", ".join(c.name for c in waiting)
+                raise _ChildFailed(waiting[0], f"{names} did not join the bus within {self.start_timeout:g} s")
             self._check_cancel()
-            time.sleep(0.02)
-        raise _ChildFailed(child, f"{name} did not join the bus within {self.start_timeout:g} s")
+            time.sleep(0.01)
 
     def _supervise(self, run_dir: Path, control: Any, children: list[Child], feed: Child, total: int) -> tuple[str, str | None]:
         progress_path = run_dir / "progress.json"
@@ -454,12 +464,15 @@ class Orchestrator:
         self.progress(int(data["bars_sent"]), int(data["bars_total"]), float(data["elapsed_s"]))
 
     def _shutdown(self, control: Any, children: list[Child]) -> None:
-        """Reverse dependency order: datafeed, broker, strategies, recorder (which flushes)."""
-        order = sorted(children, key=lambda c: {"datafeed": 0, "broker": 1, "recorder": 3}.get(c.name, 2))
+        """Reverse dependency order: the datafeed, then the broker and the strategies together,
+        then the recorder (which records what they sent and flushes)."""
+        tiers: dict[int, list[Child]] = {}
+        for child in children:
+            tiers.setdefault({"datafeed": 0, "recorder": 2}.get(child.name, 1), []).append(child)
         try:
-            for child in order:
-                request = (lambda n=child.name: control.stop_member(n)) if control is not None else None
-                processes.stop_child(child, request, self.stop_timeout)
+            for _, tier in sorted(tiers.items()):
+                request = (lambda n: control.stop_member(n)) if control is not None else None
+                processes.stop_children(tier, request, self.stop_timeout)
         finally:
             processes.kill_all(children)
 

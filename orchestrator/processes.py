@@ -90,6 +90,27 @@ def stop_child(child: Child, request: Callable[[], None] | None, timeout: float)
     return "killed"
 
 
+def stop_children(children: Sequence[Child], request: Callable[[str], None] | None, timeout: float) -> list[str]:
+    """stop_child for several at once: every graceful request first, then each bounded wait."""
+    running = [c for c in children if c.proc.poll() is None]
+    if request is not None:
+        for child in running:
+            try:
+                request(child.name)
+            except Exception:
+                pass
+    deadline = time.monotonic() + timeout
+    out = []
+    for child in children:
+        if child not in running:
+            out.append("exited")
+        elif request is not None and wait_exit(child, deadline - time.monotonic()):
+            out.append("stopped")
+        else:
+            out.append(stop_child(child, None, timeout))
+    return out
+
+
 def kill_all(children: Sequence[Child]) -> None:
     """Last resort: nothing of the run may survive."""
     for child in children:

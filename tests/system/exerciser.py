@@ -95,3 +95,23 @@ class KillsItself(StrategyBase):
         self.n += 1
         if self.n == KILL_AT:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class HangsAtSetup(StrategyBase):
+    """Never gets as far as joining the bus (a start-up that hangs)."""
+
+    name = "HangsAtSetup"
+
+    def setup(self) -> None:
+        time.sleep(60)
+
+    def on_bar(self, bar: BarReceived) -> None: ...
+
+
+class FailsAtSetup(StrategyBase):
+    name = "FailsAtSetup"
+
+    def setup(self) -> None:
+        raise RuntimeError("setup failed on purpose")
+
+    def on_bar(self, bar: BarReceived) -> None: ...

@@ -140,3 +140,22 @@ def test_cancel_from_another_thread_ends_the_run_cancelled(secmaster: Path, tmp_
     assert result.status == "cancelled" and result.error == "stopped by the test"
     assert 0 < result.bars < 1200
     assert processes_mentioning(str(orch.run_dir)) == []
+
+
+def test_a_component_that_never_joins_fails_the_run_within_start_timeout(secmaster: Path, tmp_path: Path) -> None:
+    strategies = [resolve("SMACrossover"), resolve(f"{EXERCISER}:HangsAtSetup")]
+    orch = make_orchestrator(secmaster, tmp_path / "runs.db", strategies, start_timeout=3.0)
+    started = time.monotonic()
+    result = orch.run()
+    assert time.monotonic() - started < 15
+    assert result.status == "failed" and "HangsAtSetup did not join the bus within 3 s" in result.error
+    assert processes_mentioning(str(orch.run_dir)) == []
+
+
+def test_a_component_that_fails_before_joining_is_named_with_its_traceback(secmaster: Path, tmp_path: Path) -> None:
+    strategies = [resolve(f"{EXERCISER}:FailsAtSetup"), resolve("SMACrossover")]
+    orch = make_orchestrator(secmaster, tmp_path / "runs.db", strategies)
+    result = orch.run()
+    assert result.status == "failed"
+    assert "FailsAtSetup" in result.error and "setup failed on purpose" in result.error
+    assert processes_mentioning(str(orch.run_dir)) == []
