@@ -391,7 +391,8 @@ class BusClient:
                 return
 
     def _take(self, frames: list[bytes]) -> None:
-        if len(frames) == 2 and frames[0]:
+        n = len(frames)
+        if n == 2 and frames[0]:
             if self.stop_requested:
                 self.discarded += 1
             else:
@@ -399,6 +400,15 @@ class BusClient:
                     self._inbox.append((frames[0].decode(), frames[1]))
                 except UnicodeDecodeError:
                     self._bad(f"delivery topic {frames[0][:40]!r} is not UTF-8")
+        elif frames[0] and n % 2 == 0:  # several DELIVER records in one message
+            if self.stop_requested:
+                self.discarded += n // 2
+                return
+            for k in range(0, n, 2):
+                try:
+                    self._inbox.append((frames[k].decode(), frames[k + 1]))
+                except UnicodeDecodeError:
+                    self._bad(f"delivery topic {frames[k][:40]!r} is not UTF-8")
         else:
             self._on_command(frames)
 

@@ -49,9 +49,12 @@ batches the outputs a member publishes while handling deliveries with the ACK th
 (e.g. [t1, p1, t2, p2, "", A, "2"]), so outputs + ack cost the bus one wake-up. Any connection may
 PUBLISH (joined or not); a connection whose member left or was lost has its records dropped.
 
-Bus -> member (data DEALER), one record per message
-~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
-  DELIVER  [topic, payload]                       a copy of a PUBLISH matching a prefix
+Bus -> member (data DEALER)
+~~~~~~~~~~~~~~~~~~~~~~~~~~~
+  DELIVER  [topic, payload]                       a copy of a PUBLISH matching a prefix; the
+                                                  copies for one member of the PUBLISHes of one
+                                                  member message travel as one message
+                                                  [t1, p1, t2, p2, ...] (one wake-up, in order)
   REPLY    ["", kind, rid, status, body]          kind j (JOIN), i (WAIT), l (LEAVE), s (STATS)
   STOP     ["", x, reason-utf8]                   stop_member / shutdown / this member was lost
 

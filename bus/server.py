@@ -201,6 +201,15 @@ class BusServer:
         if n < 2:
             self._malformed("empty member message")
             return
+        batch: dict[Any, tuple[Any, list[bytes]]] = {}
+        try:
+            self._apply_records(ident, frames, batch)
+        finally:
+            if batch:
+                self._send_batch(batch)
+
+    def _apply_records(self, ident: bytes, frames: list[bytes], batch: dict[Any, tuple[Any, list[bytes]]]) -> None:
+        n = len(frames)
         i = 1
         while i < n:
             f = frames[i]
@@ -208,9 +217,11 @@ class BusServer:
                 if i + 1 >= n:
                     self._malformed(f"PUBLISH {f[:40]!r} without a payload frame")
                     return
-                self._forward(ident, f, frames[i + 1])
+                self._forward(ident, f, frames[i + 1], batch)
                 i += 2
                 continue
+            if batch:  # deliveries go out before a command takes effect (an ACK, a LEAVE, ...)
+                self._send_batch(batch)
             kind = frames[i + 1] if i + 1 < n else b""
             size = P.COMMAND_FRAMES.get(kind)
             if size is None:
@@ -233,8 +244,11 @@ class BusServer:
                 self._on_stats(ident, frames[i + 2])
             i += size
 
-    def _forward(self, ident: bytes, topic: bytes, payload: bytes) -> None:
-        """Route one PUBLISH: a copy to every matching member, one pending per counted one."""
+    def _forward(self, ident: bytes, topic: bytes, payload: bytes,
+                 batch: dict[Any, tuple[Any, list[bytes]]] | None = None) -> None:
+        """Route one PUBLISH: a copy to every matching member, one pending per counted one. With
+        `batch`, the copies are collected per member and sent by _send_batch: the records of one
+        member message that go to one member travel as one DELIVER message."""
         reg = self.reg
         route = reg.routes.get(topic)
         if route is None:
@@ -253,6 +267,18 @@ class BusServer:
         st[1] += len(payload)
         reg.pending_main += n_main
         reg.pending_trailing += n_trail
+        if self._tap_subs > 0:
+            send2(self.tap, topic, payload)  # XPUB never blocks: drops above the tap's HWM
+        if batch is not None:
+            for m in targets:
+                m.delivered += 1
+                m.pending += 1
+                queued = batch.get(m.ident)
+                if queued is None:
+                    batch[m.ident] = (m, [m.ident, topic, payload])  # type: ignore[list-item]
+                else:
+                    queued[1].extend((topic, payload))
+            return
         sock = self.members
         dead = None
         for m in targets:
@@ -262,10 +288,21 @@ class BusServer:
                 send3(sock, m.ident, topic, payload)  # type: ignore[arg-type]
             except zmq.ZMQError as exc:
                 dead = (dead or []) + [(m, exc.strerror)]
-        if self._tap_subs > 0:
-            send2(self.tap, topic, payload)  # XPUB never blocks: drops above the tap's HWM
         if dead:
             for m, why in dead:
+                self._lose(m, f"connection closed ({why})")
+
+    def _send_batch(self, batch: dict[Any, tuple[Any, list[bytes]]]) -> None:
+        sock = self.members
+        dead = []
+        for m, parts in batch.values():
+            try:
+                send_parts(sock, parts)
+            except zmq.ZMQError as exc:
+                dead.append((m, exc.strerror))
+        batch.clear()
+        for m, why in dead:
+            if m.ident in self.reg.by_ident:
                 self._lose(m, f"connection closed ({why})")
 
     def _reply(self, ident: bytes, kind: bytes, rid: bytes, status: bytes, body: bytes = b"") -> bool:
