@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +145,22 @@ def write_progress(path: Path, sent: int, total: int, started: float, done: bool
     os.replace(tmp, path)
 
 
+def feed_messages(timestamps: Iterable[list[Any]], window: int) -> Iterator[tuple[list[Any], bool]]:
+    """The datafeed's messages: whole timestamps, at least FEED_MESSAGE_BARS bars, cut after every
+    `window`-th timestamp, where the datafeed then waits for the barrier (the flag)."""
+    batch: list[Any] = []
+    rounds = 0
+    for bars in timestamps:
+        batch += bars
+        rounds += 1
+        barrier = rounds % window == 0
+        if barrier or len(batch) >= FEED_MESSAGE_BARS:
+            yield batch, barrier
+            batch = []
+    if batch:
+        yield batch, False
+
+
 def replay(
     datafeed: Any,
     client: Any,
@@ -164,7 +180,7 @@ def replay(
     total = datafeed.total_bars
     started = time.monotonic()
     last_report = 0.0
-    published = rounds = 0
+    published = 0
 
     def settled(include_trailing: bool) -> bool:
         """Wait for the barrier, but give up at once when asked to stop (a cancelled run)."""
@@ -178,26 +194,18 @@ def replay(
             client.recv(TICK_S)
         return True
 
-    batch: list[Any] = []
-    for bars in datafeed.timestamps():
+    for batch, barrier in feed_messages(datafeed.timestamps(), window):
         if should_stop() or client.stop_requested:
             return False
-        batch += bars
-        rounds += 1
-        if len(batch) >= FEED_MESSAGE_BARS or rounds % window == 0:
-            client.publish(codec.FEED_TOPIC, codec.encode(batch))
-            published += len(batch)
-            batch = []
-        if rounds % window == 0:
+        client.publish(codec.FEED_TOPIC, codec.encode(batch))
+        published += len(batch)
+        if barrier:
             if not settled(False):
                 return False
             # everything published so far has been processed
             if progress_path is not None and time.monotonic() - last_report >= PROGRESS_EVERY_S:
                 last_report = time.monotonic()
                 write_progress(progress_path, published, total, started)
-    if batch:
-        client.publish(codec.FEED_TOPIC, codec.encode(batch))
-        published += len(batch)
     if not settled(True):
         return False
     if progress_path is not None:

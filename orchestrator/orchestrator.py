@@ -131,6 +131,7 @@ class Orchestrator:
     heartbeat_timeout: float = 1.0
     #: Timestamps the datafeed publishes between two barriers: how far a strategy with nothing
     #: working may run ahead of one that waits for the broker (1: a barrier after every timestamp).
+    #: A short run uses less, so that its progress (written at barriers) moves in ~5% steps.
     window: int = 256
     #: Messages the recorder (trailing) may lag behind before the datafeed waits for it: bounds the
     #: memory the bus queues for it.
@@ -342,7 +343,7 @@ class Orchestrator:
             if self.expect_attach:
                 self._attach.wait_for(control, self.expect_attach, self.attach_timeout, self._check_cancel)
             feed = self._start_child(run_dir, "datafeed", "datafeed", datafeed_cls, {},
-                                     ["--window", str(self.window)])
+                                     ["--window", str(self._window(total, len(self.prepare()[3])))])
             children.append(feed)
             status, error = self._supervise(run_dir, control, children, feed, total)
         except RunCancelled as exc:
@@ -415,6 +416,11 @@ class Orchestrator:
             "--spec", json.dumps(spec), "--barrier-timeout", str(self.barrier_timeout), *extra,
         ]
         return processes.spawn(name, role, args)
+
+    def _window(self, total_bars: int, symbols: int) -> int:
+        """The configured window, but at least ~20 barriers in a run (never below 16 timestamps)."""
+        timestamps = total_bars // max(1, symbols)
+        return max(1, min(self.window, max(16, timestamps // 20)))
 
     def _wait_joined(self, control: Any, children: list[Child]) -> None:
         """Until every child is a bus member; a child that exits first, or start_timeout, fails."""

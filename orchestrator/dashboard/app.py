@@ -112,7 +112,7 @@ class Dashboard:
             if e["status"] in ("running", "starting"):
                 run_dir = job.run_dir if job else None
                 e["bus"] = rundata.bus_stats(run_dir)
-                e["progress"] = rundata.progress(run_dir, job.timestamps if job else None, e["bus"])
+                e["progress"] = rundata.progress(run_dir)
                 if info is not None and e["progress"] is None:
                     e["recorded_bars"] = rundata.recorded_bars(conn, info.run_id)
             elif info is not None and info.status in rundata.FINAL:
@@ -200,8 +200,7 @@ async def api_runs(request: Request) -> Response:
         job = d.jobs.find(e["job_id"]) if e.get("job_id") else None
         p = None
         if job is not None and e["status"] == "running":
-            bus = await run_in_threadpool(rundata.bus_stats, job.run_dir)
-            p = rundata.progress(job.run_dir, job.timestamps, bus)
+            p = rundata.progress(job.run_dir)
         e["progress"] = p.get("fraction") if p else None
     return JSONResponse({"runs": entries, "max_concurrent": d.config.max_concurrent})
 

@@ -40,7 +40,6 @@ class Job:
     pid_start: str | None = None
     run_id: str | None = None
     run_dir: str | None = None
-    timestamps: int | None = None  # distinct bar times of the replay (the worker counts them)
     result: dict[str, Any] | None = None
     cancel_requested: float | None = None  # time.monotonic() of the request
     error: str | None = None  # why a job ended without a run, or how its worker died
@@ -181,8 +180,6 @@ class JobManager:
             job.run_id = status.get("run_id") or job.run_id
             job.run_dir = status.get("run_dir")
             job.save()
-        if status and status.get("timestamps"):
-            job.timestamps = int(status["timestamps"])
 
     def _exited(self, job: Job) -> tuple[bool, int | None]:
         """(gone, exit code); the code is unknown (None) for an adopted worker."""

@@ -60,27 +60,19 @@ def recorded_bars(conn: sqlite3.Connection, run_id: str) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM bars WHERE run_id = ?", (run_id,)).fetchone()[0])
 
 
-def progress(run_dir: str | None, timestamps: int | None = None, bus: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """How far a running run is: bar times the datafeed has published out of all (bus stats + the
-    worker's count; at most Orchestrator.window ahead of the strategies), else the datafeed's
-    progress.json (bars settled at its last barrier)."""
-    p: dict[str, Any] = {}
-    if run_dir:
-        try:
-            p = json.loads((Path(run_dir) / "progress.json").read_text())
-        except (OSError, ValueError):
-            p = {}
-    released = bus.get("released") if bus else None
-    if not p and released is None:
+def progress(run_dir: str | None) -> dict[str, Any] | None:
+    """How far a running run is: the datafeed's progress.json, the bars every strategy had handled
+    at its last barrier (one every Orchestrator.window timestamps, at least ~20 per run)."""
+    if not run_dir:
+        return None
+    try:
+        p = json.loads((Path(run_dir) / "progress.json").read_text())
+    except (OSError, ValueError):
         return None
     total = p.get("bars_total") or 0
-    fraction = min(1.0, p.get("bars_sent", 0) / total) if total else None
-    if p.get("done"):
-        fraction = 1.0
-    elif timestamps and released is not None:
-        fraction = min(1.0, released / timestamps)
+    fraction = 1.0 if p.get("done") else (min(1.0, p.get("bars_sent", 0) / total) if total else None)
     return {"bars_sent": p.get("bars_sent"), "bars_total": p.get("bars_total"), "done": bool(p.get("done")),
-            "timestamps": timestamps, "released": released, "fraction": fraction}
+            "fraction": fraction}
 
 
 def bus_stats(run_dir: str | None) -> dict[str, Any] | None:
@@ -107,11 +99,8 @@ def bus_summary(stats: dict[str, Any]) -> dict[str, Any]:
         {"name": name, **{k: m.get(k) for k in ("pid", "delivered", "acknowledged", "pending", "published", "heartbeat_age_s")}}
         for name, m in sorted(stats.get("members", {}).items())
     ]
-    from components.codec import FEED_TOPIC
-
     topics = sorted(((t, v.get("messages", 0)) for t, v in stats.get("topics", {}).items()), key=lambda x: -x[1])
     return {
-        "released": next((n for t, n in topics if t == FEED_TOPIC), None),
         "uptime_s": stats.get("uptime_s"), "messages": stats.get("messages"), "dropped": stats.get("dropped"),
         "malformed": stats.get("malformed"), "failed": stats.get("failed"), "barrier": stats.get("barrier"),
         "pending": stats.get("pending"), "members": members, "topics": [{"topic": t, "messages": n} for t, n in topics[:12]],

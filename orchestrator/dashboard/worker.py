@@ -36,37 +36,16 @@ class _Watcher(threading.Thread):
         super().__init__(name="dashboard-watcher", daemon=True)
         self.orch, self.job_dir, self.signalled = orch, job_dir, signalled
         self.done = threading.Event()
-        self.timestamps: int | None = None
-        threading.Thread(target=self._count, name="dashboard-count", daemon=True).start()
-
-    def _count(self) -> None:
-        """Distinct bar times of the replay: the datafeed publishes one message per time, so
-        published / this = how far the run is (within a window)."""
-        try:
-            datafeed_cls = self.orch.prepare()[0]
-            feed = datafeed_cls()
-            feed.open()
-            try:
-                n = 0
-                for _ in feed.timestamps():
-                    n += 1
-                    if self.done.is_set():
-                        return
-            finally:
-                feed.close()
-            self.timestamps = n
-        except Exception:  # noqa: BLE001 - only a progress estimate; the run reports real errors
-            pass
 
     def run(self) -> None:
         seen: tuple[Any, ...] = ()
         last_kill = 0.0
         while not self.done.wait(WATCH_S):
-            now = (self.orch.run_id, getattr(self.orch, "run_dir", None), self.timestamps)
+            now = (self.orch.run_id, getattr(self.orch, "run_dir", None))
             if now != seen:
                 seen = now
                 write_json(self.job_dir / "status.json", {
-                    "pid": os.getpid(), "run_id": now[0], "run_dir": str(now[1]) if now[1] else None, "timestamps": now[2],
+                    "pid": os.getpid(), "run_id": now[0], "run_dir": str(now[1]) if now[1] else None,
                 })
             if self.signalled and now[0] and time.monotonic() - last_kill > 0.2:
                 last_kill = time.monotonic()

@@ -166,7 +166,7 @@ def test_queue_and_cancel(dashboard: Dashboard) -> None:
         assert time.monotonic() < deadline, run
         time.sleep(0.2)
         run = dashboard.get(f"/api/runs/{first['key']}")
-    assert 0 < run["progress"]["fraction"] < 1 and run["progress"]["timestamps"] == 200
+    assert 0 < run["progress"]["fraction"] < 1 and run["progress"]["bars_total"] == 400
     members = {m["name"]: m["pid"] for m in run["bus"]["members"]}
     assert {"recorder", "broker", "Knobs", "datafeed"} <= set(members)
     pids = [*members.values(), run["orchestrator_pid"]]

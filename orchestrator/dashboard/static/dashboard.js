@@ -138,9 +138,8 @@ const tb = (() => {
         const p = body.progress;
         if (p && p.fraction != null) {
           $("#progress-bar").style.width = `${Math.round(p.fraction * 100)}%`;
-          const released = p.timestamps && p.released != null ? `${Math.min(p.released, p.timestamps)} of ${p.timestamps} bar times processed · ` : "";
-          const sent = !released && p.bars_total ? `datafeed sent ${p.bars_sent} of ${p.bars_total} bars · ` : "";
-          $("#progress-text").textContent = `${Math.round(p.fraction * 100)}% · ${released}${sent}${body.wall_time_s ?? 0} s`;
+          const bars = p.bars_total ? `${p.bars_sent} of ${p.bars_total} bars · ` : "";
+          $("#progress-text").textContent = `${Math.round(p.fraction * 100)}% · ${bars}${body.wall_time_s ?? 0} s`;
         } else if (body.recorded_bars != null) {
           $("#progress-text").textContent = `${body.recorded_bars} bars recorded (not started by this dashboard: no progress file)`;
         } else if (body.status === "running") {
