@@ -133,6 +133,7 @@ class FakeBus(threading.Thread):
         self.ctx = zmq.Context()
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 0)
+        self.router.setsockopt(zmq.SNDHWM, 0)  # as the real bus: 1,100 messages at once, none dropped
         self.router.bind("tcp://127.0.0.1:*")
         ep = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
         self.eps = Endpoints(members=ep, control=ep, tap=ep, pid=os.getpid(), transport="tcp")
