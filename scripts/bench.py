@@ -31,7 +31,9 @@ fill is accepted if the SMAs are exactly equal (checked with decimal.Decimal sum
 two-decimal closes) at its decisive bar t-1 or at the bar t-2 before it (the bars whose
 comparisons decided the order); such differences are counted and listed, anything else is a
 mismatch. The barrier columns (rounds/s, round latency p50/p99) come from the `barrier` object
-of `tickbus run --json` when the run reports one ("-" otherwise).
+of `tickbus run --json` when the run reports one ("-" otherwise): the datafeed's idle barrier,
+one every Orchestrator.window timestamps (between two, each strategy synchronises with the
+broker only while it has orders working: README, Performance).
 """
 
 from __future__ import annotations
