@@ -33,12 +33,6 @@ def send2(sock: Any, a: bytes, b: bytes) -> None:
     _raw_send(sock, b, 0)
 
 
-def send3(sock: Any, a: bytes, b: bytes, c: bytes) -> None:
-    _raw_send(sock, a, SNDMORE)
-    _raw_send(sock, b, SNDMORE)
-    _raw_send(sock, c, 0)
-
-
 def send_parts(sock: Any, parts: tuple[bytes, ...] | list[bytes]) -> None:
     last = len(parts) - 1
     for i, p in enumerate(parts):

@@ -392,15 +392,7 @@ class BusClient:
 
     def _take(self, frames: list[bytes]) -> None:
         n = len(frames)
-        if n == 2 and frames[0]:
-            if self.stop_requested:
-                self.discarded += 1
-            else:
-                try:
-                    self._inbox.append((frames[0].decode(), frames[1]))
-                except UnicodeDecodeError:
-                    self._bad(f"delivery topic {frames[0][:40]!r} is not UTF-8")
-        elif frames[0] and n % 2 == 0:  # several DELIVER records in one message
+        if frames[0] and n % 2 == 0:  # one or more DELIVER records [t1, p1, t2, p2, ...]
             if self.stop_requested:
                 self.discarded += n // 2
                 return

@@ -23,7 +23,7 @@ import zmq
 from zmq import zmq_poll
 
 from bus import protocol as P
-from bus._fast import NOBLOCK, has_more_input, send2, send3, send_parts
+from bus._fast import NOBLOCK, has_more_input, send2, send_parts
 from bus.endpoints import ENDPOINTS_FILE, Endpoints
 from bus.errors import BusError
 from bus.log import RateLimitedLog
@@ -188,7 +188,9 @@ class BusServer:
             except zmq.Again:
                 return
             if len(frames) == 3 and frames[1]:  # one PUBLISH: the common case
-                forward(frames[0], frames[1], frames[2])
+                batch: dict[Any, tuple[Any, list[bytes]]] = {}
+                forward(frames[0], frames[1], frames[2], batch)
+                self._send_batch(batch)
             else:
                 self._records(frames)
             if not has_more_input(sock):
@@ -244,10 +246,9 @@ class BusServer:
                 self._on_stats(ident, frames[i + 2])
             i += size
 
-    def _forward(self, ident: bytes, topic: bytes, payload: bytes,
-                 batch: dict[Any, tuple[Any, list[bytes]]] | None = None) -> None:
-        """Route one PUBLISH: a copy to every matching member, one pending per counted one. With
-        `batch`, the copies are collected per member and sent by _send_batch: the records of one
+    def _forward(self, ident: bytes, topic: bytes, payload: bytes, batch: dict[Any, tuple[Any, list[bytes]]]) -> None:
+        """Route one PUBLISH: a copy to every matching member, one pending per counted one. The
+        copies are collected per member in `batch` and sent by _send_batch: the records of one
         member message that go to one member travel as one DELIVER message."""
         reg = self.reg
         route = reg.routes.get(topic)
@@ -269,28 +270,14 @@ class BusServer:
         reg.pending_trailing += n_trail
         if self._tap_subs > 0:
             send2(self.tap, topic, payload)  # XPUB never blocks: drops above the tap's HWM
-        if batch is not None:
-            for m in targets:
-                m.delivered += 1
-                m.pending += 1
-                queued = batch.get(m.ident)
-                if queued is None:
-                    batch[m.ident] = (m, [m.ident, topic, payload])  # type: ignore[list-item]
-                else:
-                    queued[1].extend((topic, payload))
-            return
-        sock = self.members
-        dead = None
         for m in targets:
             m.delivered += 1
             m.pending += 1
-            try:
-                send3(sock, m.ident, topic, payload)  # type: ignore[arg-type]
-            except zmq.ZMQError as exc:
-                dead = (dead or []) + [(m, exc.strerror)]
-        if dead:
-            for m, why in dead:
-                self._lose(m, f"connection closed ({why})")
+            queued = batch.get(m.ident)
+            if queued is None:
+                batch[m.ident] = (m, [m.ident, topic, payload])  # type: ignore[list-item]
+            else:
+                queued[1].extend((topic, payload))
 
     def _send_batch(self, batch: dict[Any, tuple[Any, list[bytes]]]) -> None:
         sock = self.members
@@ -302,8 +289,7 @@ class BusServer:
                 dead.append((m, exc.strerror))
         batch.clear()
         for m, why in dead:
-            if m.ident in self.reg.by_ident:
-                self._lose(m, f"connection closed ({why})")
+            self._lose(m, f"connection closed ({why})")  # (once: _lose ignores a member already gone)
 
     def _reply(self, ident: bytes, kind: bytes, rid: bytes, status: bytes, body: bytes = b"") -> bool:
         try:

@@ -66,15 +66,10 @@ def die_with_parent() -> None:
         pass
 
 
-def publish_events(client: Any, events: list[Any]) -> int:
-    """Publish events in order, consecutive ones of a topic as one message; how many."""
-    for topic, batch in codec.group_by_topic(events):
+def publish_outbox(client: Any, component: Component) -> None:
+    """Publish what the component emitted, in order, consecutive events of a topic as one message."""
+    for topic, batch in codec.group_by_topic(component.drain()):
         client.publish(topic, codec.encode(batch))
-    return len(events)
-
-
-def publish_outbox(client: Any, component: Component) -> int:
-    return publish_events(client, component.drain())
 
 
 def decode_or_report(client: Any, topic: str, payload: bytes) -> list[Any] | None:

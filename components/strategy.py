@@ -325,7 +325,7 @@ class StrategyBase(Component):
         on_bar_event = self.__on_bar_event
         for bar in bars:
             on_bar_event(bar)
-        if self.__open or self.__unanswered:
+        if self.__needs_broker():
             self.__request_sync(bars[0].ts_event_ns)
 
     def __on_released(self, ts: int) -> None:
