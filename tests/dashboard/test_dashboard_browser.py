@@ -24,6 +24,7 @@ if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
                 allow_module_level=True)
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (it is in the test extra)")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 SMA = "components.examples.sma_crossover:SMACrossover"
@@ -66,6 +67,15 @@ def until(what: Callable[[], Any], timeout: float, message: str) -> Any:
         time.sleep(0.1)
 
 
+def status_shown(driver: Any) -> str:
+    """The run page's status, or "" while the page is being replaced (the element may vanish mid-read)."""
+    try:
+        found = driver.find_elements(By.ID, "status")
+        return str(found[0].text) if found else ""
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
 def requests_made(driver: Any) -> list[tuple[str, str]]:
     """(url, document that asked) of every request the browser started, from its DevTools log."""
     out = []
@@ -103,11 +113,10 @@ def test_launch_from_the_form_and_see_the_charts(dashboard: Dashboard, browser: 
     fill("commission_per_unit", "0.01")
     browser.find_element(By.ID, "launch-button").click()
     until(lambda: "/runs/" in browser.current_url, 10, "launching did not open the run page")
-    until(lambda: browser.find_elements(By.CSS_SELECTOR, "#status") and
-          browser.find_element(By.ID, "status").text in ("completed", "failed", "cancelled"), 60, "the run did not finish")
-    assert browser.find_element(By.ID, "status").text == "completed"
-
+    until(lambda: status_shown(browser) in ("completed", "failed", "cancelled"), 60, "the run did not finish")
+    # the page replaces itself with the finished run's page: its charts say that one is shown
     chart = until(lambda: browser.find_elements(By.CSS_SELECTOR, "#equity-chart[data-points]"), 20, "no equity chart")[0]
+    assert status_shown(browser) == "completed"
     assert int(chart.get_attribute("data-points")) == 200
     until(lambda: browser.execute_script(COLORED_PIXELS, "#equity-chart") > 200, 10, "the equity chart drew nothing")
     until(lambda: browser.execute_script(COLORED_PIXELS, "#price-chart") > 500, 10, "the price chart drew nothing")
