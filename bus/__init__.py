@@ -7,11 +7,13 @@ from bus.control import ControlClient
 from bus.endpoints import Endpoints
 from bus.errors import BusError, BusLost, IdleTimeout, JoinError, MemberLost
 from bus.inprocess import InProcessBus, InProcessClient
-from bus.server import BusServer, start_bus_process
+from bus.server import BusServer, spawn_bus_process, start_bus_process, wait_bus_ready
 from bus.tap import Tap
 
 __all__ = [
     "BusClient", "BusError", "BusLost", "BusServer", "ControlClient", "Endpoints", "IdleTimeout",
     "InProcessBus", "InProcessClient", "JoinError", "MemberClient", "MemberLost", "Tap",
+    "spawn_bus_process",
     "start_bus_process",
+    "wait_bus_ready",
 ]

@@ -15,13 +15,9 @@ from bus.server import BusServer
 
 def _die_with_parent() -> None:
     """SIGTERM (a clean shutdown) when the process that started the bus dies: no orphan buses."""
-    try:
-        import ctypes
-        import signal
+    from bus.server import die_with_parent
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    die_with_parent()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -51,9 +51,21 @@ class _Heartbeat(threading.Thread):
         self.status = b""
         self.replied = threading.Event()
         self._halt = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()  # halt() ends the poll at once: close() need not wait
+        self._wake_lock = threading.Lock()
 
     def halt(self) -> None:
         self._halt.set()
+        with self._wake_lock:
+            if self._wake_w >= 0:
+                os.write(self._wake_w, b"x")
+
+    def release_wake(self) -> None:
+        with self._wake_lock:
+            if self._wake_w >= 0:
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+                self._wake_r = self._wake_w = -1
 
     def run(self) -> None:
         if hasattr(signal, "pthread_sigmask"):  # signals belong to the main thread's poll
@@ -64,6 +76,9 @@ class _Heartbeat(threading.Thread):
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.SNDHWM, 4)
         s.connect(self._endpoint)
+        poller = zmq.Poller()
+        poller.register(s, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
         try:
             while not self._halt.is_set():
                 try:
@@ -75,12 +90,13 @@ class _Heartbeat(threading.Thread):
                     left = end - time.monotonic()
                     if left <= 0:
                         break
-                    if s.poll(left * 1000.0):
+                    if dict(poller.poll(int(left * 1000.0) + 1)).get(s):
                         self._read(s)
         except zmq.ZMQError:
             pass  # context terminated under us: the client is closing
         finally:
             s.close(0)
+            self.release_wake()
 
     def _read(self, s: zmq.Socket[Any]) -> None:
         while True:
@@ -355,6 +371,8 @@ class BusClient:
             self.flush()
         self._hb.halt()
         self._hb.join(2.0)
+        if not self._hb.is_alive():
+            self._hb.release_wake()  # (a thread never started leaves them open)
         self._sock.close(linger=0 if (self.left or self._bus_lost) else 1000)
         if not self._hb.is_alive():
             self._ctx.term()

@@ -14,7 +14,6 @@ flushes), the member leaves, status 0.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import signal
@@ -55,15 +54,6 @@ class _Stop:
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGTERM this process when its parent dies, so no run leaves orphans."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def publish_outbox(client: Any, component: Component) -> None:
@@ -247,6 +237,36 @@ def wait_for_members(run_dir: Path, names: list[str], timeout: float) -> None:
         control.close()
 
 
+def wait_for_bus(run_dir: Path, timeout: float) -> None:
+    """Components are spawned while the bus is still starting: wait for its endpoints file."""
+    from bus import Endpoints
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            Endpoints.load(run_dir)
+            return
+        except (OSError, ValueError, KeyError):
+            pass
+        if _Stop.requested:
+            raise TimeoutError("stopped before the bus was up")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no bus in {run_dir} within {timeout:g} s (no endpoints.json)")
+        time.sleep(0.005)
+
+
+def wait_for_go(path: Path, timeout: float) -> None:
+    """The datafeed is spawned with the other components (its imports and its query overlap
+    theirs) but replays only once the orchestrator says so by creating `path`."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if _Stop.requested:
+            raise TimeoutError("stopped before the replay was started")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the orchestrator did not start the replay within {timeout:g} s ({path} never appeared)")
+        time.sleep(0.005)
+
+
 def instantiate(spec: dict[str, Any]) -> Any:
     cls = build_class(spec)
     return cls(**spec.get("init", {}))
@@ -265,8 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--barrier-timeout", type=float, default=30.0)
     parser.add_argument("--heartbeat-interval", type=float, default=0.1)
     parser.add_argument("--after", default="", help="comma-separated members to wait for before joining")
-    parser.add_argument("--start-timeout", type=float, default=20.0, help="bound of the --after wait")
+    parser.add_argument("--start-timeout", type=float, default=20.0, help="bound of the --after/--go-file wait")
+    parser.add_argument("--go-file", type=Path, help="datafeed: open the data, then wait for this file to replay")
     args = parser.parse_args(argv)
+
+    from bus.server import die_with_parent
 
     die_with_parent()
     _Stop.install()
@@ -275,18 +298,22 @@ def main(argv: list[str] | None = None) -> int:
     client = None
     try:
         obj = instantiate(json.loads(args.spec))
+        wait_for_bus(args.run_dir, args.start_timeout)
         if args.after:
             wait_for_members(args.run_dir, args.after.split(","), args.start_timeout)
-        client = BusClient(args.run_dir, args.name, heartbeat_interval=args.heartbeat_interval)
         if args.role == "datafeed":
             obj.open()
             try:
+                if args.go_file is not None:
+                    wait_for_go(args.go_file, args.start_timeout)
+                client = BusClient(args.run_dir, args.name, heartbeat_interval=args.heartbeat_interval)
                 done = replay(obj, client, barrier_timeout=args.barrier_timeout,
                               progress_path=args.run_dir / "progress.json", window=max(args.window, 1))
             finally:
                 obj.close()
             client.leave()
             return EXIT_OK if done else EXIT_BARRIER_FAILED
+        client = BusClient(args.run_dir, args.name, heartbeat_interval=args.heartbeat_interval)
         serve(obj, client, trailing=args.trailing, critical=not args.non_critical)
         client.leave()
         return EXIT_OK

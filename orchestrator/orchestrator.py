@@ -313,7 +313,7 @@ class Orchestrator:
             recorder.stop()
 
     def _run_processes(self, recorder_cls: type, broker_cls: type, datafeed_cls: type, total: int) -> tuple[str, str | None]:
-        from bus import ControlClient, start_bus_process
+        from bus import ControlClient, spawn_bus_process, wait_bus_ready
 
         run_dir = rundir.create_run_dir()  # private, and findable by ps/attach/monitor
         self.run_dir = run_dir
@@ -322,29 +322,37 @@ class Orchestrator:
         bus_proc = None
         self._attach: AttachWatcher | None = None
         try:
-            bus_proc, eps = start_bus_process(run_dir, transport="tcp" if self.listen or self.curve else self.transport,
-                                              heartbeat_timeout=self.heartbeat_timeout, max_trailing_backlog=self.trailing_backlog,
-                                              extra_args=self._bus_args())
-            control = ControlClient(run_dir, timeout=self.stop_timeout)
+            # The bus and every component at once (their imports overlap); the components wait for
+            # the bus's endpoints, then each joins only after what it depends on.
+            bus_proc = spawn_bus_process(run_dir, transport="tcp" if self.listen or self.curve else self.transport,
+                                         heartbeat_timeout=self.heartbeat_timeout, max_trailing_backlog=self.trailing_backlog,
+                                         extra_args=self._bus_args())
             plan: list[tuple[str, str, type, dict[str, Any], list[str]]] = [
                 ("recorder", "component", recorder_cls, {}, ["--trailing"]),
                 ("broker", "component", broker_cls, {}, []),
             ]
             plan += [(sid, "component", cls, {"strategy_id": sid}, []) for sid, cls in zip(self.strategy_ids, self.strategies)]
-            # All at once (their imports overlap); each joins only after what it depends on.
             after = {"recorder": [], "broker": ["recorder"]}
             for name, role, cls, init, extra in plan:
                 deps = after.get(name, ["recorder", "broker"])
-                extra = [*extra, "--after", ",".join(deps), "--start-timeout", str(self.start_timeout)] if deps else extra
+                extra = [*extra, "--start-timeout", str(self.start_timeout), *(["--after", ",".join(deps)] if deps else [])]
                 children.append(self._start_child(run_dir, name, role, cls, init, extra))
-            self._wait_joined(control, children)
+            # The datafeed too: it opens its data meanwhile and replays once the go file appears.
+            go = run_dir / "go"
+            go_timeout = self.start_timeout + (self.attach_timeout if self.expect_attach else 0.0) + 5.0
+            feed = self._start_child(run_dir, "datafeed", "datafeed", datafeed_cls, {},
+                                     ["--window", str(self._window(total, len(self.prepare()[3]))),
+                                      "--go-file", str(go), "--start-timeout", str(go_timeout)])
+            children.append(feed)  # (stopped with the others whatever happens next)
+            eps = wait_bus_ready(bus_proc, run_dir, self.start_timeout)
+            control = ControlClient(run_dir, timeout=self.stop_timeout)
+            self._wait_joined(control, children[:-1], also_alive=[feed])
             self._attach = AttachWatcher(self.db_path, str(self.run_id), [p[0] for p in plan] + ["datafeed"])
             self._publish_run_info(run_dir, eps)  # from now on the run can be attached to
             if self.expect_attach:
                 self._attach.wait_for(control, self.expect_attach, self.attach_timeout, self._check_cancel)
-            feed = self._start_child(run_dir, "datafeed", "datafeed", datafeed_cls, {},
-                                     ["--window", str(self._window(total, len(self.prepare()[3])))])
-            children.append(feed)
+            self._check_cancel()
+            go.touch()
             status, error = self._supervise(run_dir, control, children, feed, total)
         except RunCancelled as exc:
             status, error = "cancelled", str(exc)
@@ -422,17 +430,18 @@ class Orchestrator:
         timestamps = total_bars // max(1, symbols)
         return max(1, min(self.window, max(16, timestamps // 20)))
 
-    def _wait_joined(self, control: Any, children: list[Child]) -> None:
-        """Until every child is a bus member; a child that exits first, or start_timeout, fails."""
+    def _wait_joined(self, control: Any, children: list[Child], also_alive: Sequence[Child] = ()) -> None:
+        """Until every child is a bus member; a child that exits first (or one of `also_alive`,
+        which does not join yet), or start_timeout, fails."""
         deadline = time.monotonic() + self.start_timeout
         while True:
             members = control.members()
             waiting = [c for c in children if c.name not in members]
-            if not waiting:
-                return
-            for child in waiting:
+            for child in [*waiting, *also_alive]:
                 if child.proc.poll() is not None:
                     raise _ChildFailed(child)
+            if not waiting:
+                return
             if time.monotonic() > deadline:
                 names = ", ".join(c.name for c in waiting)
                 raise _ChildFailed(waiting[0], f"{names} did not join the bus within {self.start_timeout:g} s")

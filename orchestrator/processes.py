@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bus.server import PARENT_PID_ENV
+
 
 @dataclass
 class Child:
@@ -49,6 +51,7 @@ def child_env() -> dict[str, str]:
     if os.getcwd() not in paths:
         paths.insert(0, os.getcwd())
     env["PYTHONPATH"] = os.pathsep.join(paths)
+    env[PARENT_PID_ENV] = str(os.getpid())  # the child exits if we died while it was starting
     return env
 
 

@@ -26,16 +26,19 @@ def test_expect_attach_records_the_same_fills_as_a_direct_run(cli: Cli, run_root
     db = tmp_path / "runs.db"
     common = ["run", "--secmaster", str(secmaster), "--runs-db", str(db), "--json"]
     waiting = cli.start(*common, "--strategy", "SMACrossover", "--expect-attach", "1", "--attach-timeout", "30")
-    direct = cli.start(*common, "--strategy", "SMACrossover", "--strategy", "RSIMeanReversion",
-                       "--expect-attach", "0")
-    # two live runs: without a run id, attach lists them and exits 2 (not a terminal)
+    other = cli.start(*common, "--strategy", "SMACrossover", "--expect-attach", "1", "--attach-timeout", "30")
+    # two live runs (neither can end by itself): without a run id, attach lists them and exits 2
     runs = wait_live(2)
     ambiguous = cli.run("attach", "--strategy", "RSIMeanReversion")
     assert ambiguous.returncode == 2, ambiguous.stderr
     assert "several live runs" in ambiguous.stderr and all(r.run_id in ambiguous.stderr for r in runs[:2])
     ps = cli.run("ps")
     assert ps.returncode == 0 and all(r.run_id in ps.stdout for r in runs[:2])
-    target = next(r for r in runs if r.expect_attach == 1)
+    other.send_signal(signal.SIGTERM)
+    assert last_json(finish(other)[1])["status"] == "cancelled"
+    target = next(r for r in runs if r.pid == waiting.pid)
+    direct = cli.start(*common, "--strategy", "SMACrossover", "--strategy", "RSIMeanReversion",
+                       "--expect-attach", "0")
     assert target.symbols == ["SYM000", "SYM001", "SYM002", "SYM003"]
     outside = cli.run("attach", target.run_id, "--strategy", "RSIMeanReversion", "--symbols", "SYM000,NOPE")
     assert outside.returncode == 2 and "NOPE not in run" in outside.stderr and outside.stderr.count("\n") == 1
