@@ -7,6 +7,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from bus.hosted import Hosted
+
 import zmq
 
 from bus.errors import BusError
@@ -20,8 +22,9 @@ def _die_with_parent() -> None:
     die_with_parent()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bus", description="Run a tickbus bus process.")
+def main(argv: Sequence[str] | None = None, hosted: Sequence[Hosted] = (), prog: str = "python -m bus") -> int:
+    """`hosted`: members to run inside this process (bus/hosted.py; components/hosting.py)."""
+    ap = argparse.ArgumentParser(prog=prog, description="Run a tickbus bus process.")
     ap.add_argument("--run-dir", required=True, help="private run directory (created 0700)")
     ap.add_argument("--transport", choices=("ipc", "tcp"), default="ipc")
     ap.add_argument("--heartbeat-timeout", type=float, default=1.0,
@@ -48,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             heartbeat_timeout=args.heartbeat_timeout, max_trailing_backlog=args.max_trailing_backlog,
             tap_hwm=args.tap_hwm, security=security,
         )
+        for h in hosted:
+            server.host(h)
         server.run()
     except (BusError, ValueError, OSError, zmq.ZMQError) as exc:  # e.g. --listen address in use
         print(f"tickbus-bus: error: {exc}", file=sys.stderr)

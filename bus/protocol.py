@@ -86,6 +86,16 @@ answers pending WAITs "shutdown", keeps serving LEAVEs for up to shutdown_grace 
 members remain, then exits (SIGTERM/SIGINT do the same without the reply). The control socket is
 read every housekeeping tick (20 ms), so requests wait at most that long.
 
+Hosted members (hosted.py)
+~~~~~~~~~~~~~~~~~~~~~~~~~~
+A bus process may host members in its own loop (`tickbus run` hosts the broker there). A hosted
+member has no socket: it is joined when the bus starts (ident b"\x00hosted:<name>", pid = the
+bus's), its deliveries are handed to it by a call right after they are routed, and what it
+publishes is routed and counted before its ACK is applied, exactly the order a remote member's
+single DEALER gives (invariant 3). A STOP is a call to its stop() (what that publishes is routed),
+after which it has left. An exception from it is a loss: it is removed, and if critical the bus
+fails as for a dead process (invariant 5). It needs no heartbeat: it lives as long as the bus.
+
 Tap (XPUB -> SUB)
 ~~~~~~~~~~~~~~~~~
   [topic, payload]  for every forwarded PUBLISH, only while some tap subscription exists

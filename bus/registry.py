@@ -25,7 +25,7 @@ class Member:
 
     __slots__ = (
         "name", "ident", "prefixes", "bprefixes", "tracked", "trailing", "critical", "pid", "host",
-        "proc_start", "local", "delivered", "acknowledged", "pending", "published", "last_hb", "joined_at",
+        "proc_start", "local", "hosted", "delivered", "acknowledged", "pending", "published", "last_hb", "joined_at",
     )
 
     def __init__(
@@ -52,6 +52,7 @@ class Member:
         self.host = host
         self.proc_start: str | None = None
         self.local = False  # on the bus's host: its pid is polled
+        self.hosted = False  # runs inside the bus process (bus/hosted.py): deliveries are calls
         self.delivered = 0
         self.acknowledged = 0
         self.pending = 0

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,6 +27,7 @@ from bus import protocol as P
 from bus._fast import NOBLOCK, has_more_input, send2, send_parts
 from bus.endpoints import ENDPOINTS_FILE, Endpoints
 from bus.errors import BusError
+from bus.hosted import Hosted, Link
 from bus.log import RateLimitedLog
 from bus.registry import Member, Registry, join_error, pid_exited, proc_start_time
 from bus.security import ServerSecurity
@@ -93,6 +95,14 @@ class BusServer:
         self._log = RateLimitedLog(f"tickbus-bus[{os.getpid()}]", LOG_LINES_PER_S, log)
         self._next_pid_poll = 0.0
         self._last_tick = time.monotonic()
+        self._hosting: list[Hosted] = []
+        self._links: dict[Any, Link] = {}  # hosted members by ident
+        self._hosted_ready = False  # some link has deliveries waiting
+        self._in_hosted = False
+
+    def host(self, hosted: Hosted) -> None:
+        """Run `hosted` as a member inside this process (bus/hosted.py); call before run()."""
+        self._hosting.append(hosted)
 
     # ------------------------------------------------------------------ setup
     def bind(self) -> Endpoints:
@@ -145,6 +155,7 @@ class BusServer:
     def run(self) -> None:
         if self.endpoints is None:
             self.bind()
+        self._start_hosted()
         old_handlers: dict[signal.Signals, Any] = {}
         if self.install_signal_handlers and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -283,6 +294,11 @@ class BusServer:
         sock = self.members
         dead = []
         for m, parts in batch.values():
+            if m.hosted:
+                link = self._links[m.ident]
+                link.inbox.extend((parts[k].decode(), parts[k + 1]) for k in range(1, len(parts), 2))
+                self._hosted_ready = True
+                continue
             try:
                 send_parts(sock, parts)
             except zmq.ZMQError as exc:
@@ -290,6 +306,69 @@ class BusServer:
         batch.clear()
         for m, why in dead:
             self._lose(m, f"connection closed ({why})")  # (once: _lose ignores a member already gone)
+        if self._hosted_ready and not self._in_hosted:
+            self._run_hosted()
+
+    # ------------------------------------------------------------------ hosted members
+    def _start_hosted(self) -> None:
+        now = time.monotonic()
+        for hosted in self._hosting:
+            m = Member(hosted.name, b"\x00hosted:" + hosted.name.encode(), hosted.prefixes(),
+                       pid=os.getpid(), host=_HOST, now=now)
+            m.hosted = True
+            self.reg.add(m)
+            link = self._links[m.ident] = Link(self, m, hosted)
+            self._call_hosted(link, hosted.start)
+        self._hosting = []
+
+    def _run_hosted(self) -> None:
+        """Hand hosted members what was delivered to them, until none has anything left (their
+        outputs may be delivered to one another). Runs right after the deliveries were routed:
+        a hosted broker answers a strategy in the same wake-up of the bus."""
+        self._in_hosted = True
+        try:
+            while self._hosted_ready:
+                self._hosted_ready = False
+                for link in list(self._links.values()):
+                    if link.inbox and not link.stop_requested:
+                        messages, link.inbox = link.inbox, []
+                        link.received += len(messages)
+                        self._call_hosted(link, link.hosted.handle, messages)
+        finally:
+            self._in_hosted = False
+
+    def _call_hosted(self, link: Link, method: Any, *args: Any) -> None:
+        try:
+            method(*args, link) if args else method(link)
+            link.flush()
+        except Exception:  # noqa: BLE001 - the member's failure, not the bus's
+            text = traceback.format_exc()
+            link.stop_requested = True
+            link.inbox.clear()
+            link.batch.clear()
+            try:
+                link.hosted.failed(text)
+            except Exception:  # noqa: BLE001
+                pass
+            self._lose(link.member, f"raised {text.strip().splitlines()[-1]}")
+
+    def _on_hosted_ack(self, m: Member, n: int) -> None:
+        err = self.reg.ack(m, n)
+        if err:
+            self._malformed(err)
+        if self._waiters:
+            self._check_waiters()
+
+    def _stop_hosted(self, link: Link) -> None:
+        """A hosted member's STOP: it stops (and publishes what that emits), then it has left."""
+        if not link.stop_requested:
+            link.stop_requested = True
+            self._call_hosted(link, link.hosted.stop)
+        member: Member = link.member
+        if self.reg.members.get(link.name) is member:
+            self.reg.remove(member, "left")
+            if self._waiters:
+                self._check_waiters()
 
     def _reply(self, ident: bytes, kind: bytes, rid: bytes, status: bytes, body: bytes = b"") -> bool:
         try:
@@ -506,6 +585,10 @@ class BusServer:
         # queued unread: read them and judge at the next tick instead of declaring everyone lost.
         stalled = now - self._last_tick > max(0.25, limit / 2)
         self._last_tick = now
+        for link in list(self._links.values()):
+            link.member.last_hb = now
+            if not link.stop_requested:
+                self._call_hosted(link, link.hosted.tick)
         if stalled:
             if has_more_input(self.members):
                 self._drain_members()
@@ -543,6 +626,9 @@ class BusServer:
             self._check_waiters()
 
     def _send_stop(self, m: Member, reason: str) -> None:
+        if m.hosted:
+            self._stop_hosted(self._links[m.ident])
+            return
         try:
             send_parts(self.members, (m.ident, P.DELIM, P.STOP, reason.encode()))  # type: ignore[arg-type]
         except zmq.ZMQError:
@@ -686,15 +772,17 @@ def spawn_bus_process(
     log_file: str | os.PathLike[str] | None = "bus.log",
     env: dict[str, str] | None = None,
     extra_args: Sequence[str] = (),
+    module: str = "bus",
 ) -> subprocess.Popen[bytes]:
     """The first half of start_bus_process: spawn it without waiting, so that a caller can start
-    other processes while the bus imports and binds (then wait_bus_ready)."""
+    other processes while the bus imports and binds (then wait_bus_ready). `module` is what runs
+    it: `bus`, or `components.hosting` for a bus that hosts a component (extra_args name it)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(run_dir, 0o700)
     _refuse_if_running(run_dir / ENDPOINTS_FILE)
     cmd = [
-        sys.executable, "-m", "bus", "--run-dir", str(run_dir), "--transport", transport,
+        sys.executable, "-m", module, "--run-dir", str(run_dir), "--transport", transport,
         "--heartbeat-timeout", repr(float(heartbeat_timeout)),
         "--max-trailing-backlog", str(int(max_trailing_backlog)), "--tap-hwm", str(int(tap_hwm)),
         *extra_args,  # e.g. security.bus_args(listen, curve)

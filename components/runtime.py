@@ -42,6 +42,10 @@ FEED_MESSAGE_BARS = 64
 PROGRESS_EVERY_S = 0.25
 
 
+class Stopped(Exception):
+    """Asked to stop (SIGTERM/SIGINT) while still starting: not a failure, nothing to report."""
+
+
 class _Stop:
     """Set by SIGTERM/SIGINT; the loops check it at least every TICK_S."""
 
@@ -229,7 +233,7 @@ def wait_for_members(run_dir: Path, names: list[str], timeout: float) -> None:
             if not missing:
                 return
             if _Stop.requested:
-                raise TimeoutError("stopped before " + ", ".join(missing) + " joined")
+                raise Stopped()
             if time.monotonic() > deadline:
                 raise TimeoutError(", ".join(missing) + f" did not join the bus within {timeout:g} s")
             time.sleep(0.01)
@@ -249,7 +253,7 @@ def wait_for_bus(run_dir: Path, timeout: float) -> None:
         except (OSError, ValueError, KeyError):
             pass
         if _Stop.requested:
-            raise TimeoutError("stopped before the bus was up")
+            raise Stopped()
         if time.monotonic() > deadline:
             raise TimeoutError(f"no bus in {run_dir} within {timeout:g} s (no endpoints.json)")
         time.sleep(0.005)
@@ -261,7 +265,7 @@ def wait_for_go(path: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         if _Stop.requested:
-            raise TimeoutError("stopped before the replay was started")
+            raise Stopped()
         if time.monotonic() > deadline:
             raise TimeoutError(f"the orchestrator did not start the replay within {timeout:g} s ({path} never appeared)")
         time.sleep(0.005)
@@ -316,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         client = BusClient(args.run_dir, args.name, heartbeat_interval=args.heartbeat_interval)
         serve(obj, client, trailing=args.trailing, critical=not args.non_critical)
         client.leave()
+        return EXIT_OK
+    except Stopped:
         return EXIT_OK
     except BusError as exc:
         report_error(args.run_dir, args.name, f"{type(exc).__name__}: {exc}\n")

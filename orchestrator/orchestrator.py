@@ -144,6 +144,10 @@ class Orchestrator:
     on_attach_loss: str = "fail"
     listen: str | None = None
     curve: bool = False
+    #: Run the broker inside the bus process (bus/hosted.py) instead of its own: a strategy's
+    #: round with the broker crosses 2 socket hops instead of 4 (README, Performance). The
+    #: strategies, the recorder and the datafeed keep their own processes either way.
+    broker_in_bus: bool = True
 
     def __init__(
         self,
@@ -324,13 +328,17 @@ class Orchestrator:
         try:
             # The bus and every component at once (their imports overlap); the components wait for
             # the bus's endpoints, then each joins only after what it depends on.
+            hosting = ["--host-name", "broker", "--host-spec", json.dumps(dict(class_spec(broker_cls), init={}))]
             bus_proc = spawn_bus_process(run_dir, transport="tcp" if self.listen or self.curve else self.transport,
                                          heartbeat_timeout=self.heartbeat_timeout, max_trailing_backlog=self.trailing_backlog,
-                                         extra_args=self._bus_args())
+                                         extra_args=[*self._bus_args(), *(hosting if self.broker_in_bus else [])],
+                                         module="components.hosting" if self.broker_in_bus else "bus",
+                                         env=processes.child_env())  # the broker's class resolves as the components' do
             plan: list[tuple[str, str, type, dict[str, Any], list[str]]] = [
                 ("recorder", "component", recorder_cls, {}, ["--trailing"]),
-                ("broker", "component", broker_cls, {}, []),
             ]
+            if not self.broker_in_bus:
+                plan.append(("broker", "component", broker_cls, {}, []))
             plan += [(sid, "component", cls, {"strategy_id": sid}, []) for sid, cls in zip(self.strategy_ids, self.strategies)]
             after = {"recorder": [], "broker": ["recorder"]}
             for name, role, cls, init, extra in plan:
@@ -347,7 +355,7 @@ class Orchestrator:
             eps = wait_bus_ready(bus_proc, run_dir, self.start_timeout)
             control = ControlClient(run_dir, timeout=self.stop_timeout)
             self._wait_joined(control, children[:-1], also_alive=[feed])
-            self._attach = AttachWatcher(self.db_path, str(self.run_id), [p[0] for p in plan] + ["datafeed"])
+            self._attach = AttachWatcher(self.db_path, str(self.run_id), [p[0] for p in plan] + ["broker", "datafeed"])
             self._publish_run_info(run_dir, eps)  # from now on the run can be attached to
             if self.expect_attach:
                 self._attach.wait_for(control, self.expect_attach, self.attach_timeout, self._check_cancel)
@@ -485,9 +493,14 @@ class Orchestrator:
         for child in children:
             tiers.setdefault({"datafeed": 0, "recorder": 2}.get(child.name, 1), []).append(child)
         try:
-            for _, tier in sorted(tiers.items()):
+            for rank, tier in sorted(tiers.items()):
                 request = (lambda n: control.stop_member(n)) if control is not None else None
                 processes.stop_children(tier, request, self.stop_timeout)
+                if rank == 1 and self.broker_in_bus and control is not None:
+                    try:
+                        control.stop_member("broker")  # hosted by the bus: stops (and leaves) at once
+                    except Exception:
+                        pass
         finally:
             processes.kill_all(children)
 

@@ -48,6 +48,9 @@ def add_run_arguments(p: argparse.ArgumentParser, *, strategies: bool = True) ->
     p.add_argument("--minimum-commission", type=float)
     p.add_argument("--in-process", action="store_true", default=None, help="all components in this process")
     p.add_argument("--transport", choices=("ipc", "tcp"), help="bus transport (default ipc)")
+    p.add_argument("--broker-process", action="store_true", default=None,
+                   help="run the broker in its own process (default: inside the bus process, "
+                        "which halves the hops of a strategy's round with it)")
     p.add_argument("--barrier-timeout", type=float, help="seconds a timestamp may take before the run fails")
     p.add_argument("--expect-attach", type=int, metavar="N",
                    help="wait for N strategies from `tickbus attach` before the replay starts (deterministic)")
@@ -110,7 +113,7 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
     flags = {k: getattr(args, k.replace("-", "_"), None) for k in (
         "secmaster", "runs_db", "symbols", "publisher", "dataset", "start", "end",
         "commission_per_unit", "minimum_commission", "in_process", "transport", "barrier_timeout",
-        "expect_attach", "attach_timeout", "on_attach_loss", "listen", "curve")}
+        "expect_attach", "attach_timeout", "on_attach_loss", "listen", "curve", "broker_process")}
     s.update({k: v for k, v in flags.items() if v is not None})
     cli_strategies: list[tuple[str, dict[str, Any]]] = []
     for kind, value in getattr(args, "items", []) or []:
@@ -182,6 +185,8 @@ def build_orchestrator(s: dict[str, Any], progress: Any = None) -> Any:
         orch_attrs["transport"] = s["transport"]
     if s.get("barrier_timeout"):
         orch_attrs["barrier_timeout"] = float(s["barrier_timeout"])
+    if s.get("broker_process"):
+        orch_attrs["broker_in_bus"] = False
     orch_attrs.update(_attach_attrs(s))
     orch_cls = configured(Orchestrator, "_ConfiguredOrchestrator", **orch_attrs)
     orch = orch_cls(classes, broker, datafeed, in_process=bool(s.get("in_process")), progress=progress)

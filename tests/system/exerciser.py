@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Sequence
 
-from components import BarPeriod, OrderType, ParamSpec, StrategyBase, TradeSide
-from components.events import BarReceived
+from components import BarPeriod, OrderType, ParamSpec, SimulatedBroker, StrategyBase, TradeSide
+from components.events import BarReceived, EventBase
 from components.indicators import SimpleMovingAverage
 
 
@@ -115,3 +116,17 @@ class FailsAtSetup(StrategyBase):
         raise RuntimeError("setup failed on purpose")
 
     def on_bar(self, bar: BarReceived) -> None: ...
+
+
+class RaisesInBroker(SimulatedBroker):
+    """A broker that raises on the 40th message it handles (hosted by the bus or in its own process)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._messages = 0
+
+    def on_message(self, topic: str, events: Sequence[EventBase]) -> None:
+        self._messages += 1
+        if self._messages == 40:
+            raise RuntimeError("broker blew up on purpose")
+        super().on_message(topic, events)

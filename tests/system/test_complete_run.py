@@ -16,10 +16,11 @@ from orchestrator.orchestrator import Orchestrator
 from orchestrator.strategies import resolve, with_parameters
 
 
-def make_orchestrator(secmaster: Path, runs_db: Path, strategies: list[type], *, in_process: bool = False, **attrs: Any) -> Orchestrator:
+def make_orchestrator(secmaster: Path, runs_db: Path, strategies: list[type], *, in_process: bool = False,
+                      broker: type = SimulatedBroker, **attrs: Any) -> Orchestrator:
     feed = configured(SimulatedDatafeed, db_path=str(secmaster), publisher_name="tickbus", dataset="SAMPLE")
     orch_cls = configured(Orchestrator, db_path=str(runs_db), **attrs)
-    return orch_cls(strategies, configured(SimulatedBroker, commission_per_unit=0.01), feed, in_process=in_process)
+    return orch_cls(strategies, configured(broker, commission_per_unit=0.01), feed, in_process=in_process)
 
 
 def exercisers() -> list[type]:
@@ -70,8 +71,9 @@ def test_same_run_in_process_and_multi_process_records_identical_events(secmaste
     results = [make_orchestrator(secmaster, runs_db, strategies, in_process=True).run()]
     results += [make_orchestrator(secmaster, runs_db, strategies).run() for _ in range(2)]
     results += [make_orchestrator(secmaster, runs_db, strategies, transport="tcp").run()]
-    assert [r.status for r in results] == ["completed"] * 4, [r.error for r in results]
-    assert len({r.run_id for r in results}) == 4
+    results += [make_orchestrator(secmaster, runs_db, strategies, broker_in_bus=False).run()]  # its own process
+    assert [r.status for r in results] == ["completed"] * 5, [r.error for r in results]
+    assert len({r.run_id for r in results}) == 5
     reference = recorded_events(runs_db, results[0].run_id)
     assert len(reference["fills"]) > 20 and len(reference["expirations"]) > 0
     for r in results[1:]:
