@@ -1,4 +1,5 @@
-"""The bus process: one single-threaded zmq.Poller loop that routes, counts and answers barriers.
+"""The bus process: one single-threaded zmq.Poller loop that routes, counts and answers barriers
+(and runs the members it hosts: bus/hosted.py).
 
 The protocol it speaks is documented (and checkable) in bus/protocol.py.
 """

@@ -347,7 +347,8 @@ class Orchestrator:
                 children.append(self._start_child(run_dir, name, role, cls, init, extra))
             # The datafeed too: it opens its data meanwhile and replays once the go file appears.
             go = run_dir / "go"
-            go_timeout = self.start_timeout + (self.attach_timeout if self.expect_attach else 0.0) + 5.0
+            # (bounds the bus's start, the joins and the attach wait, each bounded on our side)
+            go_timeout = 2 * self.start_timeout + (self.attach_timeout if self.expect_attach else 0.0) + 5.0
             feed = self._start_child(run_dir, "datafeed", "datafeed", datafeed_cls, {},
                                      ["--window", str(self._window(total, len(self.prepare()[3]))),
                                       "--go-file", str(go), "--start-timeout", str(go_timeout)])
