@@ -64,3 +64,12 @@ def test_run_toml_with_two_strategies_completes(secmaster: Path, tmp_path: Path)
     summary = json.loads(r.stdout)
     assert summary["status"] == "completed" and summary["bars"] == 120
     assert {"run_id", "status", "bars", "events", "fills", "elapsed_s"} <= summary.keys()
+
+
+def test_broker_process_flag_runs_the_broker_in_its_own_process_with_the_same_result(secmaster: Path, tmp_path: Path) -> None:
+    common = ["run", "--secmaster", str(secmaster), "--runs-db", str(tmp_path / "runs.db"), "--json",
+              "--strategy", "SMACrossover", "--param", "fast_period=5", "--param", "slow_period=10"]
+    hosted, own = tickbus(*common), tickbus(*common, "--broker-process")
+    assert hosted.returncode == 0 and own.returncode == 0, (hosted.stderr, own.stderr)
+    a, b = json.loads(hosted.stdout), json.loads(own.stdout)
+    assert a["status"] == b["status"] == "completed" and a["fills"] == b["fills"] > 0 and a["events"] == b["events"]
