@@ -293,11 +293,13 @@ class BusClient:
             self.flush()
 
     def request_idle(self, timeout: float, *, include_trailing: bool = False, exclude_self: bool = True,
-                     ack: int = 0) -> bytes:
+                     ack: int = 0, stall: bool = False) -> bytes:
         """Ask, without blocking, to be told when everything published so far has been processed
         by every other counted member; the answer arrives in `idle_replies` (recv() returns early
         for it). Returns the request id. Used by a pacer (protocol.py, invariant 4). `ack` first
-        acknowledges that many deliveries, in the same ZeroMQ message (one bus wake-up, not two)."""
+        acknowledges that many deliveries, in the same ZeroMQ message (one bus wake-up, not two).
+        With `stall` the bus answers "timeout" only once no member has acknowledged anything for
+        `timeout` s: a bound on being stuck, not on the length of the wait."""
         rid = self._next_rid()
         self._async_waits.add(rid)
         frames: list[bytes] = []
@@ -305,7 +307,8 @@ class BusClient:
         if n > 0:
             self._unacked -= n
             frames += [P.DELIM, P.ACK, b"%d" % n]
-        frames += [P.DELIM, P.WAIT, rid, msgpack.packb((include_trailing, float(timeout), exclude_self))]
+        args = (include_trailing, float(timeout), exclude_self, True) if stall else (include_trailing, float(timeout), exclude_self)
+        frames += [P.DELIM, P.WAIT, rid, msgpack.packb(args)]
         self._command(*frames)
         return rid
 

@@ -35,9 +35,12 @@ A message is one or more records, processed strictly in order:
 
   PUBLISH  [topic, payload]                       topic non-empty: 2 frames
   JOIN     ["", J, rid, msgpack{name, prefixes, tracked, trailing, critical, pid, host}]
-  WAIT     ["", I, rid, msgpack[include_trailing, timeout_s, exclude_self?]]  (wait-until-idle;
+  WAIT     ["", I, rid, msgpack[include_trailing, timeout_s, exclude_self?, stall?]]  (wait-until-idle;
                                                   with exclude_self the waiter's own pending is
-                                                  not counted: a pacer, see invariant 4)
+                                                  not counted: a pacer, see invariant 4; with
+                                                  stall the timeout counts from the last ACK of
+                                                  any member: "timeout" means no progress for
+                                                  timeout_s, however long the wait as a whole)
   ACK      ["", A, count]                         count: ASCII decimal > 0 (may be fewer than the
                                                   deliveries received: the rest stay pending)
   LEAVE    ["", L, rid]

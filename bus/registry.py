@@ -240,14 +240,15 @@ class Registry:
             if m.pending and (m.tracked or m.trailing) and (include_trailing or not m.trailing)
         }
 
-    def timeout_message(self, timeout: float, include_trailing: bool) -> str:
+    def timeout_message(self, timeout: float, include_trailing: bool, stall: bool = False) -> str:
         parts = []
         for m in self.members.values():
             if m.pending and (m.tracked or m.trailing):
                 parts.append(f"{m.name}={m.pending}" + (" (trailing)" if m.trailing else ""))
         tail = ", ".join(parts) or "none (trailing backlog within bound)"
         extra = "" if include_trailing else f" (trailing backlog bound {self.max_trailing_backlog})"
-        return f"bus not idle after {timeout:g} s; pending: {tail}{extra}"
+        what = f"no progress for {timeout:g} s" if stall else f"bus not idle after {timeout:g} s"
+        return f"{what}; pending: {tail}{extra}"
 
     # --- stats ---
     def snapshot(self, now: float, uptime: float, waiting: int, taps: int) -> dict[str, Any]:

@@ -43,17 +43,21 @@ _HOST = socket.gethostname()
 
 
 class _Waiter:
-    __slots__ = ("ident", "rid", "include_trailing", "t0", "deadline", "timeout", "exclude")
+    __slots__ = ("ident", "rid", "include_trailing", "t0", "deadline", "timeout", "exclude", "stall")
 
     def __init__(self, ident: bytes, rid: bytes, include_trailing: bool, t0: float, timeout: float,
-                 exclude: Member | None = None) -> None:
+                 exclude: Member | None = None, stall: bool = False) -> None:
         self.ident = ident
         self.rid = rid
         self.include_trailing = include_trailing
         self.exclude = exclude
+        self.stall = stall  # the timeout counts from the last ACK (no progress), not from t0
         self.t0 = t0
         self.timeout = timeout
         self.deadline = t0 + timeout
+
+    def expired(self, now: float, last_ack: float) -> bool:
+        return now >= (max(self.deadline, last_ack + self.timeout) if self.stall else self.deadline)
 
 
 class BusServer:
@@ -100,6 +104,7 @@ class BusServer:
         self._links: dict[Any, Link] = {}  # hosted members by ident
         self._hosted_ready = False  # some link has deliveries waiting
         self._in_hosted = False
+        self._last_ack = time.monotonic()  # progress, for WAITs whose timeout is a stall bound
 
     def host(self, hosted: Hosted) -> None:
         """Run `hosted` as a member inside this process (bus/hosted.py); call before run()."""
@@ -355,6 +360,7 @@ class BusServer:
 
     def _on_hosted_ack(self, m: Member, n: int) -> None:
         err = self.reg.ack(m, n)
+        self._last_ack = self._now
         if err:
             self._malformed(err)
         if self._waiters:
@@ -393,6 +399,7 @@ class BusServer:
             self._malformed(f"ACK count {n} is not positive")
             return
         err = self.reg.ack(m, n)
+        self._last_ack = self._now
         if err:
             self._malformed(err)
         if self._waiters:
@@ -403,7 +410,8 @@ class BusServer:
             args = msgpack.unpackb(body)
             include_trailing, timeout = bool(args[0]), float(args[1])
             exclude_self = len(args) > 2 and bool(args[2])
-            if len(args) > 3:
+            stall = len(args) > 3 and bool(args[3])
+            if len(args) > 4:
                 raise ValueError(f"{len(args)} fields")
         except Exception as exc:  # noqa: BLE001 - any decoding problem is malformed input
             self._malformed(f"WAIT body does not decode: {exc}")
@@ -419,7 +427,7 @@ class BusServer:
             reg.barrier.add(0.0)
             self._reply(ident, P.WAIT_REPLY, rid, P.OK)
         else:
-            self._waiters.append(_Waiter(ident, rid, include_trailing, time.monotonic(), timeout, exclude))
+            self._waiters.append(_Waiter(ident, rid, include_trailing, time.monotonic(), timeout, exclude, stall))
 
     def _check_waiters(self) -> None:
         reg = self.reg
@@ -604,12 +612,13 @@ class BusServer:
                 if m.local and pid_exited(m.pid, m.proc_start):
                     self._lose(m, f"process {m.pid} exited")
         if self._waiters:
-            expired = [w for w in self._waiters if now >= w.deadline]
+            last_ack = self._last_ack
+            expired = [w for w in self._waiters if w.expired(now, last_ack)]
             if expired:
-                self._waiters = [w for w in self._waiters if now < w.deadline]
+                self._waiters = [w for w in self._waiters if not w.expired(now, last_ack)]
                 for w in expired:
                     body = msgpack.packb({
-                        "error": reg.timeout_message(w.timeout, w.include_trailing),
+                        "error": reg.timeout_message(w.timeout, w.include_trailing, w.stall),
                         "pending": reg.pending_by_member(w.include_trailing),
                     })
                     self._reply(w.ident, P.WAIT_REPLY, w.rid, P.TIMEOUT, body)

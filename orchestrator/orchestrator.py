@@ -125,6 +125,8 @@ class Orchestrator:
     db_path: str = "runs.db"
     mode: str = "backtest"
     transport: str = "ipc"
+    #: Seconds in which no component finishes any message before the run fails as hung (the
+    #: bus names what is pending); a long but moving run is never cut short.
     barrier_timeout: float = 30.0
     start_timeout: float = 20.0
     stop_timeout: float = 5.0
@@ -515,6 +517,9 @@ class Orchestrator:
         for name, text in reports.items():
             if name != "datafeed" and "Traceback" in text:
                 return f"{name} raised an exception:\n{text}"
+        stall = reports.get("datafeed", "").strip().splitlines()[-1:]
+        if stall and stall[0].startswith("IdleTimeout:"):  # a hung member: the bus names it
+            return f"the run stalled: {stall[0].removeprefix('IdleTimeout:').strip()}"
         if error and ("killed by" in error or "exited with" in error or "did not join" in error):
             return error
         if reports:

@@ -73,6 +73,9 @@ def wait_exit(child: Child, timeout: float) -> bool:
         return False
 
 
+TERM_GRACE_S = 1.0
+
+
 def stop_child(child: Child, request: Callable[[], None] | None, timeout: float) -> str:
     """Graceful request, then SIGTERM, then SIGKILL, each after a bounded wait; says which worked."""
     if child.proc.poll() is not None:
@@ -93,24 +96,35 @@ def stop_child(child: Child, request: Callable[[], None] | None, timeout: float)
 
 
 def stop_children(children: Sequence[Child], request: Callable[[str], None] | None, timeout: float) -> list[str]:
-    """stop_child for several at once: every graceful request first, then each bounded wait."""
+    """Stop several at once: every graceful request first (bounded by `timeout` in all), then
+    SIGTERM to those still running (they get TERM_GRACE_S more: a process that ignored the
+    request is stuck, not slow; without a request SIGTERM is the graceful way and gets `timeout`),
+    then SIGKILL. Says, per child, which worked."""
     running = [c for c in children if c.proc.poll() is None]
+    out: dict[int, str] = {id(c): "exited" for c in children if c not in running}
     if request is not None:
         for child in running:
             try:
                 request(child.name)
             except Exception:
                 pass
-    deadline = time.monotonic() + timeout
-    out = []
-    for child in children:
-        if child not in running:
-            out.append("exited")
-        elif request is not None and wait_exit(child, deadline - time.monotonic()):
-            out.append("stopped")
-        else:
-            out.append(stop_child(child, None, timeout))
-    return out
+        deadline = time.monotonic() + timeout
+        for child in running:
+            if wait_exit(child, deadline - time.monotonic()):
+                out[id(child)] = "stopped"
+    left = [c for c in running if id(c) not in out]
+    for child in left:
+        child.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + (min(timeout, TERM_GRACE_S) if request is not None else timeout)
+    for child in left:
+        if wait_exit(child, deadline - time.monotonic()):
+            out[id(child)] = "terminated"
+    for child in left:
+        if id(child) not in out:
+            child.proc.kill()
+            wait_exit(child, timeout)
+            out[id(child)] = "killed"
+    return [out[id(c)] for c in children]
 
 
 def kill_all(children: Sequence[Child]) -> None:

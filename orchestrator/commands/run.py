@@ -51,7 +51,7 @@ def add_run_arguments(p: argparse.ArgumentParser, *, strategies: bool = True) ->
     p.add_argument("--broker-process", action="store_true", default=None,
                    help="run the broker in its own process (default: inside the bus process, "
                         "which halves the hops of a strategy's round with it)")
-    p.add_argument("--barrier-timeout", type=float, help="seconds a timestamp may take before the run fails")
+    p.add_argument("--barrier-timeout", type=float, help="seconds without progress (no component finishing any message) before the run fails (default 30)")
     p.add_argument("--expect-attach", type=int, metavar="N",
                    help="wait for N strategies from `tickbus attach` before the replay starts (deterministic)")
     p.add_argument("--attach-timeout", type=float, metavar="S", help="how long to wait for them (default 60)")

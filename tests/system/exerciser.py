@@ -98,6 +98,20 @@ class KillsItself(StrategyBase):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+class HangsOnBar(StrategyBase):
+    """Hangs (heartbeats still flowing: a sleep, not a crash) on its 100th bar."""
+
+    name = "HangsOnBar"
+
+    def setup(self) -> None:
+        self.n = 0
+
+    def on_bar(self, bar: BarReceived) -> None:
+        self.n += 1
+        if self.n == 100:
+            time.sleep(600)
+
+
 class HangsAtSetup(StrategyBase):
     """Never gets as far as joining the bus (a start-up that hangs)."""
 

@@ -67,6 +67,24 @@ def test_sigkilled_component_fails_the_run_naming_it(secmaster: Path, tmp_path: 
     assert processes_mentioning(str(orch.run_dir)) == []
 
 
+def test_strategy_hung_mid_run_fails_the_run_as_stalled_naming_it(secmaster: Path, tmp_path: Path) -> None:
+    runs_db = tmp_path / "runs.db"
+    # a window of 16 timestamps: the old bound was barrier_timeout x window = 32 s of waiting
+    orch = make_orchestrator(secmaster, runs_db, [resolve(f"{EXERCISER}:HangsOnBar"), resolve("SMACrossover")],
+                             barrier_timeout=2.0, stop_timeout=2.0)
+    started = time.monotonic()
+    result = orch.run()
+    took = time.monotonic() - started
+    assert result.status == "failed"
+    assert "stalled" in result.error and "no progress for 2 s" in result.error and "HangsOnBar=" in result.error, result.error
+    assert took < 2.0 + 2.0 + 1.0 + 10.0, f"took {took:.1f} s"  # stall bound + stop + SIGTERM grace + slack
+    conn = sqlite3.connect(runs_db)  # what it published before hanging is recorded (not what it held)
+    recorded = conn.execute("SELECT COUNT(*) FROM bars_processed WHERE run_id=? AND strategy_id='HangsOnBar'",
+                            (result.run_id,)).fetchone()[0]
+    assert 99 - PUBLISH_EVERY <= recorded <= 99 and recorded > 0
+    assert processes_mentioning(str(orch.run_dir)) == []
+
+
 @pytest.mark.parametrize("broker_in_bus", [True, False], ids=["hosted-by-the-bus", "own-process"])
 def test_broker_exception_fails_the_run_with_its_traceback(secmaster: Path, tmp_path: Path, broker_in_bus: bool) -> None:
     runs_db = tmp_path / "runs.db"
