@@ -38,6 +38,7 @@ PID_POLL_S = 0.08  # how often local members' pids are checked
 DRAIN_BATCH = 512  # messages read per socket before the other sockets get a turn
 IPC_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 LOG_LINES_PER_S = 10
+HOSTED_STALL_S = 5.0  # a hosted member's call that lasts this long is hung: the bus process ends
 
 _HOST = socket.gethostname()
 
@@ -104,6 +105,7 @@ class BusServer:
         self._links: dict[Any, Link] = {}  # hosted members by ident
         self._hosted_ready = False  # some link has deliveries waiting
         self._in_hosted = False
+        self._hosted_call: tuple[float, Link] | None = None  # (since, whose), watched by _Watchdog
         self._last_ack = time.monotonic()  # progress, for WAITs whose timeout is a stall bound
 
     def host(self, hosted: Hosted) -> None:
@@ -161,6 +163,8 @@ class BusServer:
     def run(self) -> None:
         if self.endpoints is None:
             self.bind()
+        if self._hosting:
+            _Watchdog(self).start()
         self._start_hosted()
         old_handlers: dict[signal.Signals, Any] = {}
         if self.install_signal_handlers and threading.current_thread() is threading.main_thread():
@@ -344,6 +348,8 @@ class BusServer:
             self._in_hosted = False
 
     def _call_hosted(self, link: Link, method: Any, *args: Any) -> None:
+        outer = self._hosted_call
+        self._hosted_call = (time.monotonic(), link)
         try:
             method(*args, link) if args else method(link)
             link.flush()
@@ -357,6 +363,8 @@ class BusServer:
             except Exception:  # noqa: BLE001
                 pass
             self._lose(link.member, f"raised {text.strip().splitlines()[-1]}")
+        finally:
+            self._hosted_call = outer
 
     def _on_hosted_ack(self, m: Member, n: int) -> None:
         err = self.reg.ack(m, n)
@@ -708,6 +716,38 @@ class BusServer:
         if self._short_dir:
             shutil.rmtree(self._short_dir, ignore_errors=True)
         self._log.flush()
+
+
+class _Watchdog(threading.Thread):
+    """A hosted member stuck in a call blocks the bus loop itself: nothing can be answered, and
+    the socket belongs to that loop. So after HOSTED_STALL_S in one call this thread leaves the
+    member's stack where its tracebacks go (Hosted.failed) and ends the process: the members
+    then lose the bus, and the run's owner finds the reason."""
+
+    def __init__(self, server: BusServer) -> None:
+        super().__init__(name="tickbus-hosted-watchdog", daemon=True)
+        self.server = server
+        self.main_ident = threading.get_ident()  # the thread running the bus loop (it starts us)
+
+    def run(self) -> None:
+        server = self.server
+        while server._stop_reason is None:
+            time.sleep(0.25)
+            call = server._hosted_call
+            if call is None or time.monotonic() - call[0] < HOSTED_STALL_S:
+                continue
+            since, link = call
+            frame = sys._current_frames().get(self.main_ident)
+            stack = "".join(traceback.format_stack(frame)) if frame is not None else "(stack unavailable)\n"
+            text = (f"{link.name} hung: no return from a call for {time.monotonic() - since:.1f} s "
+                    f"(its process, the bus, is ended); where it is:\n{stack}")
+            try:
+                link.hosted.failed(text)
+            except Exception:  # noqa: BLE001
+                pass
+            server._log(f"member {link.name!r} hung in a call for {HOSTED_STALL_S:g} s: ending the bus process")
+            server._log.flush()
+            os._exit(3)
 
 
 def _refuse_if_running(ep_file: Path) -> None:

@@ -364,7 +364,7 @@ class Orchestrator:
                 self._attach.wait_for(control, self.expect_attach, self.attach_timeout, self._check_cancel)
             self._check_cancel()
             go.touch()
-            status, error = self._supervise(run_dir, control, children, feed, total)
+            status, error = self._supervise(run_dir, control, children, feed, bus_proc)
         except RunCancelled as exc:
             status, error = "cancelled", str(exc)
         except _ChildFailed as exc:
@@ -372,6 +372,9 @@ class Orchestrator:
         except Exception as exc:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
+            if control is not None and bus_proc is not None and bus_proc.poll() is not None:
+                control.close()  # the bus is gone: nothing would answer (each request would time out)
+                control = None
             if control is not None:
                 try:
                     barrier = control.stats().get("barrier")
@@ -459,10 +462,13 @@ class Orchestrator:
             self._check_cancel()
             time.sleep(0.01)
 
-    def _supervise(self, run_dir: Path, control: Any, children: list[Child], feed: Child, total: int) -> tuple[str, str | None]:
+    def _supervise(self, run_dir: Path, control: Any, children: list[Child], feed: Child,
+                   bus_proc: Any) -> tuple[str, str | None]:
         progress_path = run_dir / "progress.json"
         while True:
             self._check_cancel()
+            if bus_proc.poll() is not None:  # (with the broker it hosts: bus/hosted.py)
+                return "failed", f"the bus process exited with status {bus_proc.returncode}"
             for child in children:
                 if child.proc.poll() is None:
                     continue
@@ -517,6 +523,8 @@ class Orchestrator:
         for name, text in reports.items():
             if name != "datafeed" and "Traceback" in text:
                 return f"{name} raised an exception:\n{text}"
+            if text.startswith(f"{name} hung:"):  # e.g. the broker, hosted by the bus (bus/hosted.py)
+                return text
         stall = reports.get("datafeed", "").strip().splitlines()[-1:]
         if stall and stall[0].startswith("IdleTimeout:"):  # a hung member: the bus names it
             return f"the run stalled: {stall[0].removeprefix('IdleTimeout:').strip()}"

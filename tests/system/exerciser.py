@@ -144,3 +144,17 @@ class RaisesInBroker(SimulatedBroker):
         if self._messages == 40:
             raise RuntimeError("broker blew up on purpose")
         super().on_message(topic, events)
+
+
+class HangsInBroker(SimulatedBroker):
+    """A broker that hangs (sleeps) in the 40th message it handles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._messages = 0
+
+    def on_message(self, topic: str, events: Sequence[EventBase]) -> None:
+        self._messages += 1
+        if self._messages == 40:
+            time.sleep(600)
+        super().on_message(topic, events)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from exerciser import KILL_AT, RaisesInBroker
+from exerciser import KILL_AT, HangsInBroker, RaisesInBroker
 from systemkit import EXERCISER, processes_mentioning
 from test_complete_run import make_orchestrator
 
@@ -98,6 +98,22 @@ def test_broker_exception_fails_the_run_with_its_traceback(secmaster: Path, tmp_
     assert _run_row(runs_db, result.run_id)[0] == "failed"
     conn = sqlite3.connect(runs_db)
     assert conn.execute("SELECT COUNT(*) FROM bars WHERE run_id=?", (result.run_id,)).fetchone()[0] > 0
+    assert processes_mentioning(str(orch.run_dir)) == []
+
+
+@pytest.mark.parametrize("broker_in_bus", [True, False], ids=["hosted-by-the-bus", "own-process"])
+def test_hung_broker_fails_the_run_naming_it(secmaster: Path, tmp_path: Path, broker_in_bus: bool) -> None:
+    orch = make_orchestrator(secmaster, tmp_path / "runs.db", [resolve("SMACrossover")], broker=HangsInBroker,
+                             broker_in_bus=broker_in_bus, barrier_timeout=2.0, stop_timeout=2.0)
+    started = time.monotonic()
+    result = orch.run()
+    took = time.monotonic() - started
+    assert result.status == "failed"
+    if broker_in_bus:  # it blocks the bus loop: the bus's watchdog ends the process, with the stack
+        assert result.error.startswith("broker hung:") and "time.sleep(600)" in result.error, result.error
+    else:  # heartbeats still flow: the datafeed's barrier sees no progress
+        assert "stalled" in result.error and "broker=" in result.error, result.error
+    assert took < 25, f"took {took:.1f} s"
     assert processes_mentioning(str(orch.run_dir)) == []
 
 
