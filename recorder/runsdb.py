@@ -11,6 +11,7 @@ import json
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,15 +49,31 @@ def connect(path: str | Path, *, create: bool = True, timeout: float = 30.0) -> 
         if not create:
             conn.close()
             raise RunsDbError(f"{p}: empty file, not a runs database")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.executescript(schema_sql())
+        _while_locked(p, conn, timeout, lambda: (conn.execute("PRAGMA journal_mode = WAL"), conn.executescript(schema_sql())))
     elif "runs" not in tables:
         conn.close()
         raise RunsDbError(f"{p}: not a runs database (no 'runs' table)")
     else:
-        conn.execute("PRAGMA journal_mode = WAL")
+        _while_locked(p, conn, timeout, lambda: conn.execute("PRAGMA journal_mode = WAL"))
     conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+def _while_locked(p: Path, conn: sqlite3.Connection, timeout: float, step: Callable[[], object]) -> None:
+    """Retry `step` while another process holds the lock: switching to WAL (and the schema that
+    goes with a new file) does not wait for SQLite's busy timeout, so two runs started at once into
+    a new runs.db would otherwise have one fail with 'database is locked'. The schema is
+    idempotent (IF NOT EXISTS), so a retry after the other process created it is harmless."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                conn.close()
+                raise RunsDbError(f"{p}: cannot set up the runs database: {exc}") from None
+            time.sleep(0.02)
 
 
 def _id_stem(strategy_names: list[str], now: dt.datetime) -> str:

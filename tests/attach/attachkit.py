@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +70,15 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0, every: 
         time.sleep(every)
 
 
-def wait_live(n: int = 1, timeout: float = 20.0) -> list[RunInfo]:
-    return wait_for(f"{n} live run(s)", lambda: (lambda r: r if len(r) >= n else None)(live_runs(clean=False)), timeout)
+def wait_live(n: int = 1, timeout: float = 45.0, runs: Sequence[subprocess.Popen[str]] = ()) -> list[RunInfo]:
+    """Until n runs are live (a generous bound: CI's first test starts cold). On timeout, what the
+    `runs` (their `tickbus run` processes) said, if they ended."""
+    try:
+        return wait_for(f"{n} live run(s)", lambda: (lambda r: r if len(r) >= n else None)(live_runs(clean=False)), timeout)
+    except AssertionError as exc:
+        said = [f"pid {p.pid}: rc={p.poll()} {(p.communicate(timeout=5)[1] or '')[-800:] if p.poll() is not None else 'running'}"
+                for p in runs]
+        raise AssertionError(f"{exc}; live: {[r.run_id for r in live_runs(clean=False)]}; " + "; ".join(said)) from None
 
 
 def members(info: RunInfo) -> dict[str, Any]:

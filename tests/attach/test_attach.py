@@ -28,7 +28,7 @@ def test_expect_attach_records_the_same_fills_as_a_direct_run(cli: Cli, run_root
     waiting = cli.start(*common, "--strategy", "SMACrossover", "--expect-attach", "1", "--attach-timeout", "30")
     other = cli.start(*common, "--strategy", "SMACrossover", "--expect-attach", "1", "--attach-timeout", "30")
     # two live runs (neither can end by itself): without a run id, attach lists them and exits 2
-    runs = wait_live(2)
+    runs = wait_live(2, runs=[waiting, other])
     ambiguous = cli.run("attach", "--strategy", "RSIMeanReversion")
     assert ambiguous.returncode == 2, ambiguous.stderr
     assert "several live runs" in ambiguous.stderr and all(r.run_id in ambiguous.stderr for r in runs[:2])

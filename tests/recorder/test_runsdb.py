@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -49,6 +53,35 @@ def test_run_ids_in_the_same_second_never_collide(tmp_path: Path) -> None:
         t.join(30)
     assert len(ids) == 20 and len(set(ids)) == 20
     assert all("_SMA-Crossover" in i for i in ids)
+
+
+CREATE_AT = """
+import sys, time
+from recorder import runsdb
+start = float(sys.argv[2])
+while time.time() < start:  # both processes reach connect() at the same moment
+    pass
+conn = runsdb.connect(sys.argv[1])
+print(runsdb.create_run(conn, ["Both"], {}))
+"""
+
+
+def test_two_processes_creating_one_new_runs_db_at_once_both_succeed(tmp_path: Path) -> None:
+    # Two runs started together into a new runs.db: switching it to WAL does not wait for the busy
+    # timeout, and one of them used to fail with 'database is locked' (9 times out of 10 here).
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]))
+    for attempt in range(5):
+        db = tmp_path / f"runs{attempt}.db"
+        start = repr(time.time() + 0.5)
+        procs = [subprocess.Popen([sys.executable, "-c", CREATE_AT, str(db), start], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=60) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+        ids = {out.strip() for out, _ in outs}
+        assert len(ids) == 2
+        conn = runsdb.connect(db)
+        assert {r[0] for r in conn.execute("SELECT run_id FROM runs")} == ids
+        conn.close()
 
 
 def test_finish_run_sets_status_end_and_error(tmp_path: Path) -> None:
