@@ -503,7 +503,9 @@ class Orchestrator:
             tiers.setdefault({"datafeed": 0, "recorder": 2}.get(child.name, 1), []).append(child)
         try:
             for rank, tier in sorted(tiers.items()):
-                request = (lambda n: control.stop_member(n)) if control is not None else None
+                # The datafeed's graceful stop is SIGTERM (it may not even be a member yet: it
+                # waits for the go file); the others are asked through the bus.
+                request = (lambda n: control.stop_member(n)) if control is not None and rank > 0 else None
                 processes.stop_children(tier, request, self.stop_timeout)
                 if rank == 1 and self.broker_in_bus and control is not None:
                     try:
