@@ -225,9 +225,7 @@ class BusClient:
         the bus instead of one per message. Otherwise it is sent at once (unless the client was
         made with hold_publishes=True: then every publish waits for the next such call, e.g. a
         publisher's wait_until_idle, saving one message per round)."""
-        t = topic.encode()
-        if not t or t[-1] != 0x2E:
-            raise ValueError(f"topic {topic!r} must be non-empty and end with '.'")
+        t = P.topic_bytes(topic)
         out = self._out
         out.append(t)
         out.append(payload)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from bus import protocol as P
+
 
 class HostLink(Protocol):
     """What a hosted member is given to talk to the bus (the part of BusClient it needs)."""
@@ -61,10 +63,7 @@ class Link:
         self.batch: dict[Any, tuple[Any, list[bytes]]] = {}
 
     def publish(self, topic: str, payload: bytes) -> None:
-        t = topic.encode()
-        if not t or t[-1] != 0x2E:
-            raise ValueError(f"topic {topic!r} must be non-empty and end with '.'")
-        self.server._forward(self.member.ident, t, payload, self.batch)
+        self.server._forward(self.member.ident, P.topic_bytes(topic), payload, self.batch)
 
     def flush(self) -> None:
         if self.batch:
@@ -75,4 +74,4 @@ class Link:
         n = self.received if count is None else min(count, self.received)
         if n > 0:
             self.received -= n
-            self.server._on_hosted_ack(self.member, n)
+            self.server._apply_ack(self.member, n)

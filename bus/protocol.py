@@ -206,6 +206,14 @@ SEPARATOR = "."
 MEMBER_ID_PREFIX = b"m"
 
 
+def topic_bytes(topic: str) -> bytes:
+    """A member's topic as it goes on the wire; ValueError unless non-empty and ending with '.'."""
+    t = topic.encode()
+    if not t or t[-1] != 0x2E:
+        raise ValueError(f"topic {topic!r} must be non-empty and end with '.'")
+    return t
+
+
 def topic_error(topic: bytes) -> str | None:
     """Why `topic` is not a valid topic, or None when it is (non-empty UTF-8, ends with '.')."""
     if not topic:

@@ -366,14 +366,6 @@ class BusServer:
         finally:
             self._hosted_call = outer
 
-    def _on_hosted_ack(self, m: Member, n: int) -> None:
-        err = self.reg.ack(m, n)
-        self._last_ack = self._now
-        if err:
-            self._malformed(err)
-        if self._waiters:
-            self._check_waiters()
-
     def _stop_hosted(self, link: Link) -> None:
         """A hosted member's STOP: it stops (and publishes what that emits), then it has left."""
         if not link.stop_requested:
@@ -406,6 +398,10 @@ class BusServer:
         if n <= 0:
             self._malformed(f"ACK count {n} is not positive")
             return
+        self._apply_ack(m, n)
+
+    def _apply_ack(self, m: Member, n: int) -> None:
+        """An ACK of n deliveries by a remote or a hosted member: progress, maybe idle."""
         err = self.reg.ack(m, n)
         self._last_ack = self._now
         if err:

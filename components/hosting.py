@@ -18,7 +18,7 @@ from typing import Any
 
 from bus.hosted import HostLink
 from components.component import Component
-from components.runtime import handle, instantiate, publish_outbox
+from components.runtime import handle, instantiate, leave_error, publish_outbox
 
 
 class HostedComponent:
@@ -48,11 +48,7 @@ class HostedComponent:
         publish_outbox(link, self.component)
 
     def failed(self, text: str) -> None:
-        """Where the orchestrator looks (as components.runtime.report_error leaves it)."""
-        errors = self.run_dir / "errors"
-        errors.mkdir(parents=True, exist_ok=True)
-        (errors / f"{self.name}.txt").write_text(text)
-        print(text, file=sys.stderr, end="" if text.endswith("\n") else "\n")
+        leave_error(self.run_dir, self.name, text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         component: Any = instantiate(json.loads(args.host_spec))
     except Exception:  # noqa: BLE001 - a bad spec: leave its traceback as the runtime would
-        HostedComponent(args.host_name, None, args.run_dir).failed(traceback.format_exc())  # type: ignore[arg-type]
+        leave_error(args.run_dir, args.host_name, traceback.format_exc())
         return 1
     hosted = HostedComponent(args.host_name, component, args.run_dir)
     return bus_main(["--run-dir", str(args.run_dir), *rest], hosted=[hosted], prog="python -m components.hosting")

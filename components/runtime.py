@@ -202,12 +202,18 @@ def replay(
     return True
 
 
-def report_error(run_dir: Path, name: str, text: str) -> None:
-    """Leave the traceback where the orchestrator looks, and fail the bus so waits end now."""
+def leave_error(run_dir: Path, name: str, text: str) -> None:
+    """Write `text` (a traceback, a hang report) to DIR/errors/NAME.txt, where the orchestrator
+    looks, and to stderr."""
     errors = run_dir / "errors"
     errors.mkdir(parents=True, exist_ok=True)
     (errors / f"{name}.txt").write_text(text)
     print(text, file=sys.stderr, end="" if text.endswith("\n") else "\n")
+
+
+def report_error(run_dir: Path, name: str, text: str) -> None:
+    """Leave the traceback where the orchestrator looks, and fail the bus so waits end now."""
+    leave_error(run_dir, name, text)
     try:
         from bus import ControlClient
 
@@ -220,23 +226,32 @@ def report_error(run_dir: Path, name: str, text: str) -> None:
         pass  # the bus may be gone already; the orchestrator still sees our exit status
 
 
+def _wait_until(ready: Callable[[], bool], timeout: float, why_not: Callable[[], str], every: float = 0.005) -> None:
+    """Poll `ready` until it holds; Stopped on SIGTERM/SIGINT, TimeoutError(why_not()) after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if _Stop.requested:
+            raise Stopped()
+        if time.monotonic() > deadline:
+            raise TimeoutError(why_not())
+        time.sleep(every)
+
+
 def wait_for_members(run_dir: Path, names: list[str], timeout: float) -> None:
     """Block until every named member has joined the bus: children start together (their imports
     overlap) and still join in dependency order (nothing is published before its subscribers)."""
     from bus import ControlClient
 
-    deadline = time.monotonic() + timeout
     control = ControlClient(run_dir, timeout=max(1.0, timeout))
+    missing = list(names)
+
+    def joined() -> bool:
+        members = control.members()
+        missing[:] = [n for n in names if n not in members]
+        return not missing
+
     try:
-        while True:
-            missing = [n for n in names if n not in control.members()]
-            if not missing:
-                return
-            if _Stop.requested:
-                raise Stopped()
-            if time.monotonic() > deadline:
-                raise TimeoutError(", ".join(missing) + f" did not join the bus within {timeout:g} s")
-            time.sleep(0.01)
+        _wait_until(joined, timeout, lambda: ", ".join(missing) + f" did not join the bus within {timeout:g} s", 0.01)
     finally:
         control.close()
 
@@ -245,30 +260,21 @@ def wait_for_bus(run_dir: Path, timeout: float) -> None:
     """Components are spawned while the bus is still starting: wait for its endpoints file."""
     from bus import Endpoints
 
-    deadline = time.monotonic() + timeout
-    while True:
+    def up() -> bool:
         try:
             Endpoints.load(run_dir)
-            return
+            return True
         except (OSError, ValueError, KeyError):
-            pass
-        if _Stop.requested:
-            raise Stopped()
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no bus in {run_dir} within {timeout:g} s (no endpoints.json)")
-        time.sleep(0.005)
+            return False
+
+    _wait_until(up, timeout, lambda: f"no bus in {run_dir} within {timeout:g} s (no endpoints.json)")
 
 
 def wait_for_go(path: Path, timeout: float) -> None:
     """The datafeed is spawned with the other components (its imports and its query overlap
     theirs) but replays only once the orchestrator says so by creating `path`."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if _Stop.requested:
-            raise Stopped()
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the orchestrator did not start the replay within {timeout:g} s ({path} never appeared)")
-        time.sleep(0.005)
+    _wait_until(path.exists, timeout,
+                lambda: f"the orchestrator did not start the replay within {timeout:g} s ({path} never appeared)")
 
 
 def instantiate(spec: dict[str, Any]) -> Any:

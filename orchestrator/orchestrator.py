@@ -330,10 +330,11 @@ class Orchestrator:
         try:
             # The bus and every component at once (their imports overlap); the components wait for
             # the bus's endpoints, then each joins only after what it depends on.
-            hosting = ["--host-name", "broker", "--host-spec", json.dumps(dict(class_spec(broker_cls), init={}))]
+            hosting = (["--host-name", "broker", "--host-spec", json.dumps(dict(class_spec(broker_cls), init={}))]
+                       if self.broker_in_bus else [])
             bus_proc = spawn_bus_process(run_dir, transport="tcp" if self.listen or self.curve else self.transport,
                                          heartbeat_timeout=self.heartbeat_timeout, max_trailing_backlog=self.trailing_backlog,
-                                         extra_args=[*self._bus_args(), *(hosting if self.broker_in_bus else [])],
+                                         extra_args=[*self._bus_args(), *hosting],
                                          module="components.hosting" if self.broker_in_bus else "bus",
                                          env=processes.child_env())  # the broker's class resolves as the components' do
             plan: list[tuple[str, str, type, dict[str, Any], list[str]]] = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 
@@ -23,3 +24,12 @@ def processes_mentioning(text: str) -> list[str]:
         if text in cmd and int(pid) != os.getpid():
             found.append(f"{pid}: {cmd}")
     return found
+
+
+def kill_hard(pid: int) -> None:
+    """SIGCONT (a SIGSTOPped process cannot die otherwise), then SIGKILL; gone already is fine."""
+    for sig in (signal.SIGCONT, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from proctools import processes_mentioning  # noqa: F401  (re-exported to the tests)
+from proctools import kill_hard, processes_mentioning  # noqa: F401  (processes_mentioning: re-exported to the tests)
 
 from orchestrator.rundir import RunInfo, live_runs
 
@@ -43,11 +42,7 @@ class Cli:
     def cleanup(self) -> None:
         for p in self.procs:
             if p.poll() is None:
-                for sig in (signal.SIGCONT, signal.SIGKILL):
-                    try:
-                        os.kill(p.pid, sig)
-                    except ProcessLookupError:
-                        pass
+                kill_hard(p.pid)
                 p.communicate(timeout=10)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+
+from proctools import kill_hard
 
 from bus import ControlClient, Endpoints, start_bus_process
 
@@ -68,11 +68,7 @@ class Procs:
                     pass
         for p in self.procs:
             if p.poll() is None:
-                for sig in (signal.SIGCONT, signal.SIGKILL):
-                    try:
-                        os.kill(p.pid, sig)
-                    except ProcessLookupError:
-                        pass
+                kill_hard(p.pid)
                 p.wait(10)
 
 

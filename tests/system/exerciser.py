@@ -56,19 +56,32 @@ class Exerciser(StrategyBase):
                               limit_price=round(c * 1.05, 2))
 
 
-class RaisesOnBar(StrategyBase):
-    """Raises on its 20th bar."""
+class _FaultOnBar(StrategyBase):
+    """Runs normally until its FAULT_AT-th bar, where it calls `fault()`."""
 
-    name = "RaisesOnBar"
-    parameters = {"bar_period": ParamSpec(default=BarPeriod.MINUTE)}
+    FAULT_AT = 0
 
     def setup(self) -> None:
         self.n = 0
 
     def on_bar(self, bar: BarReceived) -> None:
         self.n += 1
-        if self.n == 20:
-            raise RuntimeError("strategy blew up on purpose")
+        if self.n == self.FAULT_AT:
+            self.fault()
+
+    def fault(self) -> None:
+        raise NotImplementedError
+
+
+class RaisesOnBar(_FaultOnBar):
+    """Raises on its 20th bar."""
+
+    name = "RaisesOnBar"
+    parameters = {"bar_period": ParamSpec(default=BarPeriod.MINUTE)}
+    FAULT_AT = 20
+
+    def fault(self) -> None:
+        raise RuntimeError("strategy blew up on purpose")
 
 
 class Slow(StrategyBase):
@@ -84,32 +97,24 @@ class Slow(StrategyBase):
 KILL_AT = 900
 
 
-class KillsItself(StrategyBase):
+class KillsItself(_FaultOnBar):
     """SIGKILLs its own process on its KILL_AT-th bar (a crash no Python code can report)."""
 
     name = "KillsItself"
+    FAULT_AT = KILL_AT
 
-    def setup(self) -> None:
-        self.n = 0
-
-    def on_bar(self, bar: BarReceived) -> None:
-        self.n += 1
-        if self.n == KILL_AT:
-            os.kill(os.getpid(), signal.SIGKILL)
+    def fault(self) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
-class HangsOnBar(StrategyBase):
+class HangsOnBar(_FaultOnBar):
     """Hangs (heartbeats still flowing: a sleep, not a crash) on its 100th bar."""
 
     name = "HangsOnBar"
+    FAULT_AT = 100
 
-    def setup(self) -> None:
-        self.n = 0
-
-    def on_bar(self, bar: BarReceived) -> None:
-        self.n += 1
-        if self.n == 100:
-            time.sleep(600)
+    def fault(self) -> None:
+        time.sleep(600)
 
 
 class HangsAtSetup(StrategyBase):
@@ -132,8 +137,9 @@ class FailsAtSetup(StrategyBase):
     def on_bar(self, bar: BarReceived) -> None: ...
 
 
-class RaisesInBroker(SimulatedBroker):
-    """A broker that raises on the 40th message it handles (hosted by the bus or in its own process)."""
+class _FaultInBroker(SimulatedBroker):
+    """A broker that calls `fault()` in the 40th message it handles (hosted by the bus or in its
+    own process)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -142,19 +148,18 @@ class RaisesInBroker(SimulatedBroker):
     def on_message(self, topic: str, events: Sequence[EventBase]) -> None:
         self._messages += 1
         if self._messages == 40:
-            raise RuntimeError("broker blew up on purpose")
+            self.fault()
         super().on_message(topic, events)
 
+    def fault(self) -> None:
+        raise NotImplementedError
 
-class HangsInBroker(SimulatedBroker):
-    """A broker that hangs (sleeps) in the 40th message it handles."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._messages = 0
+class RaisesInBroker(_FaultInBroker):
+    def fault(self) -> None:
+        raise RuntimeError("broker blew up on purpose")
 
-    def on_message(self, topic: str, events: Sequence[EventBase]) -> None:
-        self._messages += 1
-        if self._messages == 40:
-            time.sleep(600)
-        super().on_message(topic, events)
+
+class HangsInBroker(_FaultInBroker):
+    def fault(self) -> None:
+        time.sleep(600)
