@@ -1,15 +1,18 @@
 """The simulated broker: the seed's fill rules, made deterministic and explicit about rejections.
 
-Synchronisation. The datafeed's bars arrive on FEED_TOPIC (whole timestamps per message), at the
-broker and at every strategy alike; the broker keeps the recent timestamps. A strategy that has working orders or
-unanswered requests ends each timestamp T it handles with a `SyncRequest(T)` and holds later bars;
-the broker answers (after the requests sent before it, which it handles in order) by matching that
-strategy's orders at the first timestamp T' > T - first expiring those with `expires_at_ns < T'`,
-then matching each bar of T' against the strategy's working orders of its symbol - and then
-`SyncReleased(T')`. So the strategy sees the fills and expirations stamped T' before the bars of
-T', exactly as if every timestamp were matched before anyone saw it; a strategy with nothing
-working never waits (the broker could send it nothing), and one strategy's orders never depend on
-another's, so each is matched on its own schedule (conservative synchronisation, per strategy).
+Synchronisation (the strategy's side and the contract it keeps: components/broker_sync.py). The
+datafeed's bars arrive on FEED_TOPIC (whole timestamps per message), at the broker and at every
+strategy alike; the broker keeps the recent timestamps. A strategy announces its clock once
+(`SyncClock`: its symbols and bar period); a strategy that owes a match after its timestamp T
+sends `SyncRequest(T)` and holds later bars. The broker answers (after the requests sent before
+it, which it handles in order) by matching that strategy's orders at the strategy's next
+timestamp T' > T (the first with a bar of its clock) - first expiring those with
+`expires_at_ns < T'`, then matching each bar of T' against the strategy's working orders of its
+symbol - and then `SyncReleased(T')`. So the strategy sees the fills and expirations stamped T'
+before its bars of T', exactly as if every timestamp were matched before anyone saw it; one
+strategy's orders never depend on another's, so each is matched on its own clock and schedule
+(conservative synchronisation, per strategy). Orders for a symbol outside the strategy's clock
+are rejected UNKNOWN_SYMBOL: a strategy trades what it sees.
 
 Fill rules (ONESECONDTRADER.md §4), per bar, for that bar's symbol only:
 1. market: at the open;
@@ -47,10 +50,12 @@ from components.events import (
     OrderModificationRequest,
     OrderRejected,
     OrderSubmissionRequest,
+    SyncClock,
     SyncReleased,
     SyncRequest,
 )
 from components.models import (
+    BarPeriod,
     CancellationRejectionReason,
     ModificationRejectionReason,
     OrderRejectionReason,
@@ -104,6 +109,26 @@ def _ordered(book: dict[str, WorkingOrder]) -> list[WorkingOrder]:
     return orders
 
 
+class _Clock:
+    """A strategy's timestamps: those with a bar of `symbols` (None: any) of `period` (None: any)."""
+
+    __slots__ = ("symbols", "period")
+
+    def __init__(self, symbols: frozenset[str] | None, period: BarPeriod | None) -> None:
+        self.symbols = symbols
+        self.period = period
+
+    def ticks(self, bars: Sequence[BarReceived]) -> bool:
+        symbols, period = self.symbols, self.period
+        for bar in bars:
+            if (symbols is None or bar.symbol in symbols) and (period is None or bar.bar_period is period):
+                return True
+        return False
+
+
+_ANY_TIME = _Clock(None, None)
+
+
 def _bad_number(value: float) -> bool:
     return not (math.isfinite(value) and value > 0)
 
@@ -143,11 +168,14 @@ class SimulatedBroker(Component):
         self._times: list[int] = []  # the kept timestamps, ascending, and their bars
         self._bar_sets: list[Sequence[BarReceived]] = []
         self._forgotten = False  # whether older timestamps were dropped from the history
-        self._parked: list[SyncRequest] = []  # asked to be matched after the newest timestamp
+        self._clocks: dict[str, _Clock] = {}  # strategy id -> its clock (default: every timestamp)
+        # strategy id -> its request to be matched, when no kept timestamp is on its clock yet
+        self._parked: dict[str, SyncRequest] = {}
         self._handlers: dict[type[EventBase], Callable[[EventBase], None]] = {
             OrderSubmissionRequest: self._on_submit,  # type: ignore[dict-item]
             OrderCancellationRequest: self._on_cancel,  # type: ignore[dict-item]
             OrderModificationRequest: self._on_modify,  # type: ignore[dict-item]
+            SyncClock: self._on_clock,  # type: ignore[dict-item]
             SyncRequest: self._on_sync,  # type: ignore[dict-item]
         }
 
@@ -157,6 +185,7 @@ class SimulatedBroker(Component):
             type_prefix(OrderSubmissionRequest),
             type_prefix(OrderCancellationRequest),
             type_prefix(OrderModificationRequest),
+            type_prefix(SyncClock),
             type_prefix(SyncRequest),
         ]
 
@@ -186,33 +215,41 @@ class SimulatedBroker(Component):
     def _on_bars(self, bars: Sequence[BarReceived]) -> None:
         """Keep the timestamps' bars; match the strategies that were waiting for them."""
         times = self._times
+        parked = self._parked
         for group in by_timestamp(bars):
             ts = group[0].ts_event_ns
             if times and ts <= times[-1]:
                 raise ValueError(f"bars of {ts} ns arrived after bars of {times[-1]} ns: the feed must go forward in time")
             times.append(ts)
             self._bar_sets.append(group)
+            if parked:
+                for sid, req in list(parked.items()):
+                    if ts > req.ts_event_ns and self._clocks.get(sid, _ANY_TIME).ticks(group):
+                        del parked[sid]
+                        self._match_strategy(sid, ts, group)
         if len(times) > 2 * self._history:
             del times[: -self._history]
             del self._bar_sets[: -self._history]
             self._forgotten = True
-        if self._parked:
-            parked, self._parked = self._parked, []
-            for req in parked:
-                self._on_sync(req)
+
+    def _on_clock(self, clock: SyncClock) -> None:
+        self._clocks[clock.strategy_id] = _Clock(frozenset(clock.symbols) or None, clock.bar_period)
 
     def _on_sync(self, req: SyncRequest) -> None:
         times = self._times
         i = bisect.bisect_right(times, req.ts_event_ns)
-        if i == len(times):  # the next timestamp has not arrived yet (or the data ended)
-            self._parked.append(req)
-            return
-        if i == 0 and self._forgotten:
+        if i == 0 and self._forgotten and times:
             raise RuntimeError(
                 f"strategy {req.strategy_id!r} asked to be matched after {req.ts_event_ns} ns, older than the "
                 f"{self._history} timestamps the broker keeps (SimulatedBroker.history)"
             )
-        self._match_strategy(req.strategy_id, times[i], self._bar_sets[i])
+        clock = self._clocks.get(req.strategy_id, _ANY_TIME)
+        bar_sets = self._bar_sets
+        for j in range(i, len(times)):
+            if clock.ticks(bar_sets[j]):
+                self._match_strategy(req.strategy_id, times[j], bar_sets[j])
+                return
+        self._parked[req.strategy_id] = req  # its next timestamp has not arrived yet (or the data ended)
 
     def _match_strategy(self, sid: str, ts: int, bars: Sequence[BarReceived]) -> None:
         expiries = self._expiries.get(sid)
@@ -372,6 +409,10 @@ class SimulatedBroker(Component):
                     if needed
                     else f"{field} must be a positive finite number when given, got {value!r}.",
                 )
+        own = self._clocks.get(req.strategy_id, _ANY_TIME).symbols
+        if own is not None and req.symbol not in own:
+            return (OrderRejectionReason.UNKNOWN_SYMBOL,
+                    f"Symbol {req.symbol!r} is not among the symbols of strategy {req.strategy_id!r} ({_list(own)}).")
         if self._symbols is not None and req.symbol not in self._symbols:
             return OrderRejectionReason.UNKNOWN_SYMBOL, f"Symbol {req.symbol!r} is not traded in this run ({_list(self._symbols)})."
         expires = req.expires_at_ns

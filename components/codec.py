@@ -27,7 +27,7 @@ from components import events as ev
 # The datafeed's bars to the broker, the strategies and the recorder: one or more whole timestamps
 # per message, in time order (see `by_timestamp`). A strategy still sees a timestamp's fills before
 # its bars: it holds them until the broker releases them whenever the broker could have something
-# for it (events.SyncRequest, components/broker.py).
+# for it (components/broker_sync.py).
 FEED_TOPIC = "BarReceived.feed."
 
 EVENT_CLASSES: dict[str, type[ev.EventBase]] = {cls.__name__: cls for cls in ev.EVENT_TYPES + ev.SYNC_TYPES}
@@ -121,6 +121,15 @@ def _field_converter(hint: Any, cls_name: str, fname: str) -> tuple[_Check | Non
 
         return None, dec_str
 
+    if typing.get_origin(base) is tuple:  # tuple[str, ...]: a msgpack array of strings
+
+        def dec_strings(v: Any) -> Any:
+            if type(v) in (list, tuple) and all(type(x) is str for x in v):
+                return tuple(v)
+            raise bad(v)
+
+        return None, dec_strings
+
     if typing.get_origin(base) is dict:
 
         def dec_dict(v: Any) -> Any:
@@ -207,6 +216,11 @@ def _compile_decoder(cls: type[ev.EventBase], names: tuple[str, ...], hints: dic
             lines.append(f"    if type(v) is not float and type(v) is not int{none_ok}: return None")
         elif base is int or base is str:
             lines.append(f"    if type(v) is not {base.__name__}{none_ok}: return None")
+        elif typing.get_origin(base) is tuple:
+            lines.append("    if type(v) is not list: return None")
+            lines.append("    for x in v:")
+            lines.append("        if type(x) is not str: return None")
+            lines.append("    v = tuple(v)")
         elif typing.get_origin(base) is dict:
             lines.append("    if type(v) is not dict: return None")
             lines.append("    for k, x in v.items():")

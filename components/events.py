@@ -160,12 +160,25 @@ class OrderExpired(OrderBase):
 
 
 @dataclass(kw_only=True, frozen=True, slots=True)
+class SyncClock(EventBase):
+    """A strategy's clock, sent once when it starts: its timestamps are those with a bar of one of
+    `symbols` (empty: any symbol) of `bar_period` (None: any period). The broker matches the
+    strategy's orders at these timestamps only, so what it records does not depend on which other
+    strategies' symbols share the run (components/broker_sync.py)."""
+
+    strategy_id: str
+    symbols: tuple[str, ...] = ()
+    bar_period: BarPeriod | None = None
+
+
+@dataclass(kw_only=True, frozen=True, slots=True)
 class SyncRequest(EventBase):
-    """A strategy with working orders or unanswered requests has handled every bar up to
-    `ts_event_ns`: the broker is to match its orders at the next timestamp and then release it.
+    """A strategy with working orders or unanswered requests has handled its timestamp
+    `ts_event_ns` and everything that follows from it: the broker is to match its orders at the
+    strategy's next timestamp and then release it.
 
     A strategy with neither handles the datafeed's bars as they come, without asking: nothing the
-    broker could send it would change what it sees (see components/broker.py, "Synchronisation").
+    broker could send it would change what it sees (components/broker_sync.py).
     """
 
     strategy_id: str
@@ -222,7 +235,7 @@ RESPONSE_TYPES: tuple[type[EventBase], ...] = (
     OrderExpired,
 )
 #: Strategy <-> broker synchronisation: on the wire, never recorded.
-SYNC_TYPES: tuple[type[EventBase], ...] = (SyncRequest, SyncReleased)
+SYNC_TYPES: tuple[type[EventBase], ...] = (SyncClock, SyncRequest, SyncReleased)
 
 REQUEST_TYPES: tuple[type[EventBase], ...] = (
     OrderSubmissionRequest,

@@ -4,6 +4,11 @@ A message goes to every component whose prefix matches its topic, in the order t
 added; what a component emits is queued behind everything already queued. That is one of the
 orders the multi-process bus can produce, and the components are deterministic under any of them,
 so both modes record the same events. It is also the no-IPC baseline of the benchmark.
+
+Components stop in the reverse order of adding (a run adds the recorder, the broker, then the
+strategies): what a strategy sends from its stop() still reaches the broker and the recorder, and
+nothing is delivered to a component once it has stopped - as across processes, where a stopped
+strategy has left the bus.
 """
 
 from __future__ import annotations
@@ -38,10 +43,12 @@ class InProcessDispatcher:
         self.run_until_idle()
 
     def stop(self) -> None:
-        for c in self.components:
+        for c in reversed(self.components):
             c.stop()
+            self._prefixes = [(other, prefixes) for other, prefixes in self._prefixes if other is not c]
+            self._routes.clear()
             self._enqueue(c.drain())
-        self.run_until_idle()
+            self.run_until_idle()
 
     def _enqueue(self, events: list[EventBase]) -> None:
         if events:

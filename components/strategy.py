@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from components.broker_sync import BrokerSync
 from components.codec import FEED_TOPIC, by_timestamp, check_route, type_prefix
 from components.component import Component
 from components.events import (
@@ -50,6 +50,7 @@ from components.events import (
     OrderModificationRequest,
     OrderRejected,
     OrderSubmissionRequest,
+    SyncClock,
     SyncReleased,
     SyncRequest,
 )
@@ -70,6 +71,12 @@ PERIOD_NS: dict[BarPeriod, int] = {
 }
 
 _OHLCV_NAMES = frozenset({"OPEN", "HIGH", "LOW", "CLOSE", "VOLUME"})
+#: The callbacks of the broker's answers to requests: a strategy overriding none of them can send
+#: nothing in reaction to an answer, so it asks the broker to match it without waiting for them.
+_ANSWER_CALLBACKS = (
+    "on_order_accepted", "on_order_rejected", "on_cancellation_accepted", "on_cancellation_rejected",
+    "on_modification_accepted", "on_modification_rejected",
+)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _strategy_registry: dict[str, type[StrategyBase]] = {}
@@ -190,14 +197,8 @@ class StrategyBase(Component):
         self.__issued: dict[str, str] = {}  # every order id this strategy issued -> symbol
         self.__open: dict[str, OrderRecord] = {}
         self.__pending_mods: dict[str, list[tuple[float | None, float | None, float | None]]] = {}
-        # Synchronisation with the broker (components/broker.py): requests not yet answered, the
-        # timestamp after which we asked to be matched (None: not waiting), the newest timestamp
-        # released to us, and feed messages held until then.
-        self.__unanswered = 0
-        self.__waiting_after: int | None = None
-        self.__released_to = -1
-        self.__sync_at_first_bar = False
-        self.__held: deque[Sequence[BarReceived]] = deque()
+        self.__sync = BrokerSync(self.__on_bars, lambda: bool(self.__open), self.__request_sync,
+                                 answers_may_request=any(self.__overrides(name) for name in _ANSWER_CALLBACKS))
 
         self.__indicators: list[IndicatorBase] = []
         self.__updates: list[Callable[[BarReceived], None]] = []
@@ -231,6 +232,9 @@ class StrategyBase(Component):
                 raise ValueError(f"{type(self).__name__}: parameter name {pname!r} clashes with StrategyBase")
             value = spec.validate(pname, overrides[pname]) if pname in overrides else spec.default
             setattr(self, pname, value)
+
+    def __overrides(self, callback: str) -> bool:
+        return callback in self.__dict__ or getattr(type(self), callback) is not getattr(StrategyBase, callback)
 
     def __getattr__(self, attr: str) -> Any:
         # Only reached for missing attributes; declared so type checkers accept `self.<parameter>`.
@@ -272,11 +276,14 @@ class StrategyBase(Component):
         return [FEED_TOPIC] + [type_prefix(cls, sid) for cls in RESPONSE_TYPES] + [type_prefix(SyncReleased, sid)]
 
     def start(self) -> None:
+        # The broker learns this strategy's clock before anything else it sends.
+        symbols = tuple(type(self).symbols) if self.__symbol_filter is not None else ()
+        self.emit(SyncClock(ts_event_ns=0, strategy_id=self.strategy_id, symbols=symbols, bar_period=self.__bar_period))
         self.on_start()
-        # Orders placed before any bar are matched at the first timestamp we see (see on_message).
-        self.__sync_at_first_bar = self.__needs_broker()
 
     def stop(self) -> None:
+        """Runs `on_stop`. What it sends is recorded and answered by the broker like any request
+        (an order then stays working: no bar is left to fill it); no callback follows it."""
         self.on_stop()
 
     def on_message(self, topic: str, events: Sequence[EventBase]) -> None:
@@ -284,19 +291,14 @@ class StrategyBase(Component):
             return
         kind = type(events[0])
         if kind is BarReceived:
-            if self.__sync_at_first_bar:
-                self.__sync_at_first_bar = False
-                self.__request_sync(events[0].ts_event_ns - 1)
+            sync_bars = self.__sync.bars
             for bars in by_timestamp(events):  # type: ignore[arg-type]
-                if self.__waiting_after is not None and bars[0].ts_event_ns > self.__released_to:
-                    self.__held.append(bars)
-                else:
-                    self.__on_bars(bars)
+                sync_bars(bars)
             return
         if kind is SyncReleased:
             for event in events:
                 if event.strategy_id == self.strategy_id:  # type: ignore[attr-defined]
-                    self.__on_released(event.ts_event_ns)
+                    self.__sync.released(event.ts_event_ns)
             return
         handler = self.__handlers.get(kind)
         if handler is None:
@@ -309,46 +311,31 @@ class StrategyBase(Component):
     def on_event(self, event: EventBase) -> None:
         self.on_message("", [event])
 
-    # --- synchronisation with the broker --------------------------------------------------------
-
-    def __needs_broker(self) -> bool:
-        """Whether the broker could still send us something (a fill, an expiry, an answer)."""
-        return bool(self.__open) or self.__unanswered > 0
+    # --- synchronisation with the broker (components/broker_sync.py) ---------------------------
 
     def __request_sync(self, after_ns: int) -> None:
-        self.__waiting_after = after_ns
         self.emit(SyncRequest(ts_event_ns=after_ns, strategy_id=self.strategy_id))
 
-    def __on_bars(self, bars: Sequence[BarReceived]) -> None:
-        """One timestamp's bars; then, if the broker could still send us something, ask it to
-        match us at the next timestamp before we see that timestamp's bars."""
+    def __on_bars(self, bars: Sequence[BarReceived]) -> bool:
+        """One timestamp's bars; True when any of them was this strategy's (a tick of its clock)."""
         on_bar_event = self.__on_bar_event
+        own = False
         for bar in bars:
-            on_bar_event(bar)
-        if self.__needs_broker():
-            self.__request_sync(bars[0].ts_event_ns)
-
-    def __on_released(self, ts: int) -> None:
-        if ts > self.__released_to:
-            self.__released_to = ts
-        waiting = self.__waiting_after
-        if waiting is not None and ts > waiting:
-            self.__waiting_after = None
-        held = self.__held
-        while held and (self.__waiting_after is None or held[0][0].ts_event_ns <= self.__released_to):
-            self.__on_bars(held.popleft())
+            if on_bar_event(bar):
+                own = True
+        return own
 
     @property
     def waiting_for_broker(self) -> bool:
         """True while bars are held until the broker has matched this strategy's orders."""
-        return self.__waiting_after is not None
+        return self.__sync.holding
 
-    def __on_bar_event(self, bar: BarReceived) -> None:
+    def __on_bar_event(self, bar: BarReceived) -> bool:
         if self.__bar_period is not None and bar.bar_period is not self.__bar_period:
-            return
+            return False
         symbol = bar.symbol
         if self.__symbol_filter is not None and symbol not in self.__symbol_filter:
-            return
+            return False
         self.__symbol = symbol
         ts = self.__now_ns = bar.ts_event_ns
         close = bar.close
@@ -365,6 +352,7 @@ class StrategyBase(Component):
             )
         )
         self.on_bar(bar)
+        return True
 
     # --- indicators ------------------------------------------------------------------------------
 
@@ -458,7 +446,7 @@ class StrategyBase(Component):
         stop_price = None if stop_price is None else float(stop_price)
         expires_at_ns = None if expires_at_ns is None else int(expires_at_ns)
         self.__issued[oid] = sym
-        self.__unanswered += 1
+        self.__sync.sent()
         self.__open[oid] = OrderRecord(
             oid, sym, order_type, side, quantity, limit_price, stop_price, action, signal, expires_at_ns
         )
@@ -486,7 +474,7 @@ class StrategyBase(Component):
         symbol = self.__issued.get(order_id)
         if symbol is None:
             return False
-        self.__unanswered += 1
+        self.__sync.sent()
         self.emit(
             OrderCancellationRequest(
                 ts_event_ns=self.__now_ns, system_order_id=order_id, symbol=symbol, strategy_id=self.strategy_id
@@ -509,7 +497,7 @@ class StrategyBase(Component):
         limit_price = None if limit_price is None else float(limit_price)
         stop_price = None if stop_price is None else float(stop_price)
         self.__pending_mods.setdefault(order_id, []).append((quantity, limit_price, stop_price))
-        self.__unanswered += 1
+        self.__sync.sent()
         self.emit(
             OrderModificationRequest(
                 ts_event_ns=self.__now_ns,
@@ -537,19 +525,19 @@ class StrategyBase(Component):
         self.__open.pop(order_id, None)
 
     def __on_order_accepted(self, event: OrderAccepted) -> None:
-        self.__unanswered -= 1
         oid = event.associated_order_id
         record = self.__open.get(oid)
         if record is not None and not record.accepted:
             self.__open[oid] = dataclasses.replace(record, accepted=True)
         self.__enter(oid)
         self.on_order_accepted(event)
+        self.__sync.answered()
 
     def __on_order_rejected(self, event: OrderRejected) -> None:
-        self.__unanswered -= 1
         self.__close(event.associated_order_id)
         self.__enter(event.associated_order_id)
         self.on_order_rejected(event)
+        self.__sync.answered()
 
     def __on_fill(self, fill: FillEvent) -> None:
         oid = fill.associated_order_id
@@ -571,15 +559,15 @@ class StrategyBase(Component):
         self.on_order_expired(event)
 
     def __on_cancellation_accepted(self, event: CancellationAccepted) -> None:
-        self.__unanswered -= 1
         self.__close(event.associated_order_id)
         self.__enter(event.associated_order_id)
         self.on_cancellation_accepted(event)
+        self.__sync.answered()
 
     def __on_cancellation_rejected(self, event: CancellationRejected) -> None:
-        self.__unanswered -= 1
         self.__enter(event.associated_order_id)
         self.on_cancellation_rejected(event)
+        self.__sync.answered()
 
     def __pop_modification(self, order_id: str) -> tuple[float | None, float | None, float | None] | None:
         pending = self.__pending_mods.get(order_id)
@@ -591,7 +579,6 @@ class StrategyBase(Component):
         return change
 
     def __on_modification_accepted(self, event: ModificationAccepted) -> None:
-        self.__unanswered -= 1
         oid = event.associated_order_id
         change = self.__pop_modification(oid)
         record = self.__open.get(oid)
@@ -605,9 +592,10 @@ class StrategyBase(Component):
             )
         self.__enter(oid)
         self.on_modification_accepted(event)
+        self.__sync.answered()
 
     def __on_modification_rejected(self, event: ModificationRejected) -> None:
-        self.__unanswered -= 1
         self.__pop_modification(event.associated_order_id)
         self.__enter(event.associated_order_id)
         self.on_modification_rejected(event)
+        self.__sync.answered()

@@ -3,7 +3,7 @@
 Multi-process: the bus starts, then the recorder, the broker and the strategies are spawned
 together but join in that order (each waits, bounded, for the members it depends on: nothing is
 published before its subscribers joined), then the datafeed replays, paced by the idle barrier;
-then the datafeed, the broker with the strategies, the recorder and the bus are stopped in that
+then the datafeed, the strategies, the broker, the recorder and the bus are stopped in that
 order (graceful request, SIGTERM, SIGKILL, each bounded). Any child ending unexpectedly, a barrier failure, or SIGINT/SIGTERM
 to the orchestrator ends the run as failed/cancelled with the reason; what was recorded stays.
 In-process: the same component objects on a synchronous dispatcher, same recorded events.
@@ -382,8 +382,6 @@ class Orchestrator:
                     self.barrier = {k: barrier[k] for k in ("rounds", "p50_us", "p99_us", "max_us") if k in barrier}
                 except Exception:
                     pass
-            if self._attach is not None and control is not None:
-                self._attach.stop_all(control, self.stop_timeout)  # with the strategies, before the recorder
             self._shutdown(control, children)
             if control is not None:
                 try:
@@ -497,22 +495,26 @@ class Orchestrator:
         self.progress(int(data["bars_sent"]), int(data["bars_total"]), float(data["elapsed_s"]))
 
     def _shutdown(self, control: Any, children: list[Child]) -> None:
-        """Reverse dependency order: the datafeed, then the broker and the strategies together,
-        then the recorder (which records what they sent and flushes)."""
+        """Reverse dependency order: the datafeed; the strategies, attached ones included (what
+        they send from on_stop still reaches the broker and the recorder); the broker; the
+        recorder (which records everything sent before it stops, and flushes)."""
+        ranks = {"datafeed": 0, "broker": 2, "recorder": 3}
         tiers: dict[int, list[Child]] = {}
         for child in children:
-            tiers.setdefault({"datafeed": 0, "recorder": 2}.get(child.name, 1), []).append(child)
+            tiers.setdefault(ranks.get(child.name, 1), []).append(child)
         try:
-            for rank, tier in sorted(tiers.items()):
-                # The datafeed's graceful stop is SIGTERM (it may not even be a member yet: it
-                # waits for the go file); the others are asked through the bus.
-                request = (lambda n: control.stop_member(n)) if control is not None and rank > 0 else None
-                processes.stop_children(tier, request, self.stop_timeout)
-                if rank == 1 and self.broker_in_bus and control is not None:
+            for rank in range(4):
+                if rank == 1 and self._attach is not None and control is not None:
+                    self._attach.stop_all(control, self.stop_timeout)
+                if rank == 2 and self.broker_in_bus and control is not None:
                     try:
                         control.stop_member("broker")  # hosted by the bus: stops (and leaves) at once
                     except Exception:
                         pass
+                # The datafeed's graceful stop is SIGTERM (it may not even be a member yet: it
+                # waits for the go file); the others are asked through the bus.
+                request = (lambda n: control.stop_member(n)) if control is not None and rank > 0 else None
+                processes.stop_children(tiers.get(rank, []), request, self.stop_timeout)
         finally:
             processes.kill_all(children)
 

@@ -23,10 +23,12 @@ from components.events import (
     OrderModificationRequest,
     OrderRejected,
     OrderSubmissionRequest,
+    SyncClock,
     SyncReleased,
     SyncRequest,
 )
 from components.models import (
+    BarPeriod,
     CancellationRejectionReason,
     ModificationRejectionReason,
     OrderRejectionReason,
@@ -130,7 +132,7 @@ def oid_of(answer: EventBase) -> str:
 def test_subscriptions_are_feed_requests_and_sync(broker: SimulatedBroker) -> None:
     subs = broker.subscriptions()
     assert FEED_TOPIC in subs
-    for cls in (OrderSubmissionRequest, OrderCancellationRequest, OrderModificationRequest, SyncRequest):
+    for cls in (OrderSubmissionRequest, OrderCancellationRequest, OrderModificationRequest, SyncClock, SyncRequest):
         assert type_prefix(cls) in subs
     assert SimulatedBroker.component_id == "broker"
 
@@ -173,6 +175,53 @@ def test_strategies_are_matched_on_their_own_schedules(broker: SimulatedBroker) 
     assert [(e.strategy_id, e.ts_event_ns, e.fill_price) for e in (out_a[0], out_b[0])] == [("a", ts(3), 30.0), ("b", ts(2), 20.0)]
     out_c = sync(broker, "c", ts(1))  # nothing working: released at once
     assert [(type(e), e.ts_event_ns) for e in out_c] == [(SyncReleased, ts(2))]
+
+
+def clock(broker: SimulatedBroker, sid: str, symbols: tuple[str, ...] = (), period: BarPeriod | None = None) -> None:
+    broker.on_message(type_prefix(SyncClock, sid), [SyncClock(ts_event_ns=0, strategy_id=sid, symbols=symbols, bar_period=period)])
+    assert broker.drain() == []
+
+
+def test_a_strategy_is_matched_on_its_own_clock_whatever_else_the_run_replays(broker: SimulatedBroker) -> None:
+    """The same strategy, alone or beside one that adds BBB's timestamps: expiry and fill stamps
+    come from AAA's bars only."""
+    clock(broker, "s1", ("AAA",))
+    broker.on_message(FEED_TOPIC, [bar("AAA", 0)])
+    submit(broker, LMT, BUY, limit=50.0, at=ts(0), expires=ts(0) + 1)
+    submit(broker, MKT, BUY, at=ts(0))
+    assert sync(broker, "s1", ts(0)) == []  # parked: no timestamp of AAA after ts(0) yet
+    broker.on_message(FEED_TOPIC, [bar("BBB", 1), bar("CCC", 1)])  # another strategy's symbols
+    broker.on_message(FEED_TOPIC, [bar("BBB", 2)])
+    assert broker.drain() == []
+    broker.on_message(FEED_TOPIC, [bar("AAA", 3, open=77.0), bar("BBB", 3)])
+    out = broker.drain()
+    assert [(type(e), e.ts_event_ns) for e in out] == [(OrderExpired, ts(3)), (FillEvent, ts(3)), (SyncReleased, ts(3))]
+    assert out[1].fill_price == 77.0  # type: ignore[attr-defined]
+    # a request after a timestamp the broker already has is matched at the next one of its clock
+    broker.on_message(FEED_TOPIC, [bar("BBB", 4)])
+    broker.on_message(FEED_TOPIC, [bar("AAA", 5, open=55.0)])
+    submit(broker, MKT, SELL, at=ts(3))
+    out = sync(broker, "s1", ts(3))
+    assert [(type(e), e.ts_event_ns) for e in out] == [(FillEvent, ts(5)), (SyncReleased, ts(5))]
+
+
+def test_a_clock_with_a_bar_period_ticks_on_that_period_only(broker: SimulatedBroker) -> None:
+    clock(broker, "s1", (), BarPeriod.HOUR)
+    broker.on_message(FEED_TOPIC, [bar("AAA", 1, period=BarPeriod.MINUTE)])
+    submit(broker, MKT, BUY, at=ts(0))
+    assert sync(broker, "s1", ts(0)) == []
+    broker.on_message(FEED_TOPIC, [bar("AAA", 2, open=12.0, period=BarPeriod.HOUR)])
+    out = broker.drain()
+    assert [(type(e), e.ts_event_ns) for e in out] == [(FillEvent, ts(2)), (SyncReleased, ts(2))]
+
+
+def test_orders_outside_the_strategys_symbols_are_refused(broker: SimulatedBroker) -> None:
+    clock(broker, "s1", ("AAA", "BBB"))
+    answer = submit(broker, MKT, BUY, symbol="CCC")
+    assert type(answer) is OrderRejected and answer.rejection_reason is OrderRejectionReason.UNKNOWN_SYMBOL
+    assert "strategy 's1'" in answer.rejection_message and "AAA, BBB" in answer.rejection_message
+    assert type(submit(broker, MKT, BUY, symbol="BBB")) is OrderAccepted
+    assert type(submit(broker, MKT, BUY, symbol="CCC", sid="s2")) is OrderAccepted  # s2 named no symbols
 
 
 def test_a_sync_older_than_the_history_fails_clearly() -> None:

@@ -26,6 +26,7 @@ from components.events import (
     OrderModificationRequest,
     OrderRejected,
     OrderSubmissionRequest,
+    SyncClock,
     SyncReleased,
     SyncRequest,
 )
@@ -174,8 +175,7 @@ def test_bar_processed_before_orders_with_indicator_values() -> None:
     assert list(bp.indicators) == ["SMA_3_CLOSE"] and math.isnan(bp.indicators["SMA_3_CLOSE"])
     deliver(s, bar(i=1, open=11.0))
     out = deliver(s, bar(i=2, open=12.0))
-    assert [type(e) for e in out] == [BarProcessed, OrderSubmissionRequest, SyncRequest]
-    assert out[2].ts_event_ns == ts(2)  # type: ignore[attr-defined]
+    assert [type(e) for e in out] == [BarProcessed, OrderSubmissionRequest]
     assert out[0].indicators == {"SMA_3_CLOSE": pytest.approx(11.0)}  # type: ignore[attr-defined]
     assert (out[0].open, out[0].close, out[0].symbol, out[0].ts_event_ns) == (12.0, 12.0, "AAA", ts(2))  # type: ignore[attr-defined]
     assert s.bar.close["AAA", -2] == 11.0 and s.bar.close.latest("AAA") == 12.0
@@ -377,7 +377,27 @@ def test_callbacks_see_the_orders_symbol_and_market_time() -> None:
     assert s.now.year >= 2023
 
 
-# --- synchronisation with the broker -------------------------------------------------------------
+# --- synchronisation with the broker (the state machine itself: test_broker_sync.py) -------------
+
+
+class _Quiet(StrategyBase):
+    """Overrides no answer callback (the fast path: it asks to be matched without waiting for
+    answers); records bars and fills; `plan[i]` places orders on its i-th bar."""
+
+    def setup(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.plan: dict[int, Any] = {}
+        self.seen_positions: list[float] = []
+
+    def on_bar(self, bar: BarReceived) -> None:
+        self.seen_positions.append(self.position)
+        self.calls.append(("bar", bar.ts_event_ns))
+        action = self.plan.get(sum(1 for c in self.calls if c[0] == "bar") - 1)
+        if action is not None:
+            action(self)
+
+    def on_fill(self, fill: FillEvent) -> None:
+        self.calls.append(("fill", fill.associated_order_id))
 
 
 def _answer(s: StrategyBase, *events: EventBase) -> list[EventBase]:
@@ -390,21 +410,45 @@ def _release(s: StrategyBase, at: int) -> list[EventBase]:
     return _answer(s, SyncReleased(ts_event_ns=at, strategy_id=s.strategy_id))
 
 
+def _accepted(oid: str, at: int = 0) -> OrderAccepted:
+    return OrderAccepted(ts_event_ns=at, ts_broker_ns=at, associated_order_id=oid, strategy_id="s1")
+
+
+def test_start_announces_the_strategys_clock_first() -> None:
+    class _Early(_Quiet):
+        symbols = ["BBB", "AAA"]
+        parameters = {"bar_period": ParamSpec(default=BarPeriod.MINUTE)}
+
+        def on_start(self) -> None:
+            self.submit_order(OrderType.MARKET, BUY, 1, symbol="AAA")
+
+    s = _Early(strategy_id="s1")
+    s.start()
+    clock, order = s.drain()
+    assert isinstance(clock, SyncClock) and isinstance(order, OrderSubmissionRequest)
+    assert (clock.strategy_id, clock.symbols, clock.bar_period) == ("s1", ("BBB", "AAA"), BarPeriod.MINUTE)
+    anything = _Quiet(strategy_id="s2")
+    anything.start()
+    (clock,) = anything.drain()
+    assert isinstance(clock, SyncClock) and (clock.symbols, clock.bar_period) == ((), None)
+
+
 def test_a_strategy_with_nothing_working_never_asks_the_broker() -> None:
-    s = _Recorder(strategy_id="s1")
+    s = _Quiet(strategy_id="s1")
     for i in range(5):
         assert all(type(e) is BarProcessed for e in deliver(s, bar(i=i)))
     assert not s.waiting_for_broker
 
 
 def test_bars_are_held_until_the_broker_releases_them_then_handled_in_order() -> None:
-    s = _Recorder(strategy_id="s1")
+    s = _Quiet(strategy_id="s1")
     s.plan[0] = lambda st: st.submit_order(OrderType.MARKET, BUY, 1)
+    # no answer callback: the request to be matched leaves with the order
     assert [type(e) for e in deliver(s, bar(i=0))] == [BarProcessed, OrderSubmissionRequest, SyncRequest]
     assert s.waiting_for_broker
     assert deliver(s, bar(i=1)) == [] and deliver(s, bar(i=2)) == []  # held
     assert s.calls[-1] == ("bar", ts(0))
-    _answer(s, OrderAccepted(ts_event_ns=ts(0), ts_broker_ns=ts(0), associated_order_id="s1-1", strategy_id="s1"))
+    _answer(s, _accepted("s1-1", ts(0)))
     _answer(s, FillEvent(ts_event_ns=ts(1), ts_broker_ns=ts(1), associated_order_id="s1-1", symbol="AAA", strategy_id="s1",
                          fill_id="s1-1-F", side=BUY, quantity_filled=1.0, fill_price=100.0, commission=0.0))
     assert s.calls[-1][0] == "fill"  # the fill of ts(1) before the bar of ts(1)
@@ -417,41 +461,71 @@ def test_bars_are_held_until_the_broker_releases_them_then_handled_in_order() ->
     assert s.seen_positions == [0.0, 1.0, 1.0]
 
 
+def test_with_answer_callbacks_the_match_is_asked_for_once_every_answer_was_handled() -> None:
+    """What an answer's callback sends belongs to the timestamp whose request it answers."""
+
+    class _Amends(_Recorder):
+        def on_order_accepted(self, e: OrderAccepted) -> None:
+            super().on_order_accepted(e)
+            if e.associated_order_id == "s1-1":
+                self.submit_modification("s1-1", limit_price=99.0)
+
+    s = _Amends(strategy_id="s1")
+    s.plan[0] = lambda st: st.submit_order(OrderType.LIMIT, BUY, 1, limit_price=50.0)
+    assert [type(e) for e in deliver(s, bar(i=0))] == [BarProcessed, OrderSubmissionRequest]
+    assert s.waiting_for_broker and deliver(s, bar(i=1)) == []  # held while answers are due
+    out = _answer(s, _accepted("s1-1", ts(0)))
+    assert [type(e) for e in out] == [OrderModificationRequest]  # from the callback, before the match
+    out = _answer(s, ModificationAccepted(ts_event_ns=ts(0), ts_broker_ns=ts(0), associated_order_id="s1-1", strategy_id="s1"))
+    assert [(type(e), e.ts_event_ns) for e in out] == [(SyncRequest, ts(0))]
+    assert [type(e) for e in _release(s, ts(1))] == [BarProcessed, SyncRequest]  # still working
+
+
 def test_an_unanswered_request_keeps_the_strategy_in_step_with_the_broker() -> None:
     s = _Recorder(strategy_id="s1")
     s.plan[0] = lambda st: st.submit_order(OrderType.MARKET, BUY, 1)
     deliver(s, bar(i=0))
-    _answer(s, OrderRejected(ts_event_ns=ts(0), ts_broker_ns=ts(0), associated_order_id="s1-1", strategy_id="s1",
-                             rejection_reason=OrderRejectionReason.INVALID_QUANTITY, rejection_message="no"))
-    assert s.open_orders == {}
+    out = _answer(s, OrderRejected(ts_event_ns=ts(0), ts_broker_ns=ts(0), associated_order_id="s1-1", strategy_id="s1",
+                                   rejection_reason=OrderRejectionReason.INVALID_QUANTITY, rejection_message="no"))
+    assert out == [] and s.open_orders == {} and not s.waiting_for_broker  # nothing left for the broker
     s.plan[1] = lambda st: st.submit_cancellation("s1-1")  # closed already: the broker will say so
     out = deliver(s, bar(i=1))
-    assert out == []  # held: the broker has not released ts(1) yet
-    out = _release(s, ts(1))
-    assert [type(e) for e in out] == [BarProcessed, OrderCancellationRequest, SyncRequest]
-    assert deliver(s, bar(i=2)) == []
-    _answer(s, CancellationRejected(ts_event_ns=ts(1), ts_broker_ns=ts(1), associated_order_id="s1-1", strategy_id="s1",
-                                    rejection_reason=CancellationRejectionReason.ORDER_ALREADY_CLOSED, rejection_message="closed"))
-    assert [type(e) for e in _release(s, ts(2))] == [BarProcessed]
+    assert [type(e) for e in out] == [BarProcessed, OrderCancellationRequest]
+    assert deliver(s, bar(i=2)) == []  # held until the answer
+    out = _answer(s, CancellationRejected(ts_event_ns=ts(1), ts_broker_ns=ts(1), associated_order_id="s1-1", strategy_id="s1",
+                                          rejection_reason=CancellationRejectionReason.ORDER_ALREADY_CLOSED,
+                                          rejection_message="closed"))
+    assert [type(e) for e in out] == [BarProcessed]  # nothing works: no match owed, bar 2 handled
     assert not s.waiting_for_broker
 
 
 def test_orders_placed_at_start_are_matched_at_the_first_bar_seen() -> None:
-    class _Early(_Recorder):
+    class _Early(_Quiet):
         def on_start(self) -> None:
             self.submit_order(OrderType.MARKET, BUY, 1, symbol="AAA")
 
     s = _Early(strategy_id="s1")
     s.start()
-    assert [type(e) for e in s.drain()] == [OrderSubmissionRequest]
+    assert [type(e) for e in s.drain()] == [SyncClock, OrderSubmissionRequest]
     out = deliver(s, bar(i=7))
     assert [(type(e), e.ts_event_ns) for e in out] == [(SyncRequest, ts(7) - 1)] and s.calls == []
-    _answer(s, OrderAccepted(ts_event_ns=0, ts_broker_ns=0, associated_order_id="s1-1", strategy_id="s1"))
+    _answer(s, _accepted("s1-1"))
     assert [type(e) for e in _release(s, ts(7))] == [BarProcessed, SyncRequest]  # still working
 
 
+def test_bars_of_other_symbols_are_no_tick_of_the_strategys_clock() -> None:
+    s = type("_OnlyBBB", (_Quiet,), {"symbols": ["BBB"]})(strategy_id="s1")
+    s.plan[0] = lambda st: st.submit_order(OrderType.LIMIT, BUY, 1, limit_price=1.0)
+    assert [type(e) for e in deliver(s, bar("BBB", 0))] == [BarProcessed, OrderSubmissionRequest, SyncRequest]
+    _answer(s, _accepted("s1-1", ts(0)))
+    assert deliver(s, bar("AAA", 1)) == [] and deliver(s, bar("BBB", 2)) == []  # held
+    # the broker matched it at its next timestamp, ts(2): the bar of ts(1) is handled (not its own:
+    # no request) and so is ts(2), after which it asks again
+    assert [(type(e), e.ts_event_ns) for e in _release(s, ts(2))] == [(BarProcessed, ts(2)), (SyncRequest, ts(2))]
+
+
 def test_a_message_of_several_timestamps_is_handled_one_timestamp_at_a_time() -> None:
-    s = _Recorder(strategy_id="s1")
+    s = _Quiet(strategy_id="s1")
     s.plan[1] = lambda st: st.submit_order(OrderType.MARKET, BUY, 1)  # on the 2nd bar: ts(0), BBB
     out = deliver(s, bar("AAA", 0), bar("BBB", 0), bar("AAA", 1), bar("BBB", 1), bar("AAA", 2))
     # ts(0) handled, then the request; ts(1) and ts(2) held until the broker released them

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
-from systemkit import EXERCISER, processes_mentioning, recorded_events
+from systemkit import EXERCISER, make_orchestrator, processes_mentioning, recorded_events
 
-from components import SimulatedBroker
-from components.datafeed import SimulatedDatafeed
 from components.spec import configured
-from orchestrator.orchestrator import Orchestrator
 from orchestrator.strategies import resolve, with_parameters
-
-
-def make_orchestrator(secmaster: Path, runs_db: Path, strategies: list[type], *, in_process: bool = False,
-                      broker: type = SimulatedBroker, **attrs: Any) -> Orchestrator:
-    feed = configured(SimulatedDatafeed, db_path=str(secmaster), publisher_name="tickbus", dataset="SAMPLE")
-    orch_cls = configured(Orchestrator, db_path=str(runs_db), **attrs)
-    return orch_cls(strategies, configured(broker, commission_per_unit=0.01), feed, in_process=in_process)
 
 
 def exercisers() -> list[type]:

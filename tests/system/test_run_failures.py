@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 from exerciser import KILL_AT, HangsInBroker, RaisesInBroker
-from systemkit import EXERCISER, processes_mentioning
-from test_complete_run import make_orchestrator
+from systemkit import EXERCISER, make_orchestrator, processes_mentioning
 
 from components.runtime import PUBLISH_EVERY
 
