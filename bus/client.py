@@ -207,12 +207,15 @@ class BusClient:
             return
         rid = self._next_rid()
         self._command(P.DELIM, P.LEAVE, rid)
-        try:
-            # after a shutdown STOP the bus lingers only briefly for leaves: do not wait long
-            wait = 0.5 if self.stop_reason == P.STOP_SHUTDOWN else 2.0
-            self._await(P.LEAVE_REPLY, rid, min(wait, self.bus_silence_timeout))
-        except BusLost:
-            pass
+        # A bus whose heartbeat replies stopped is gone (or frozen): what we sent is on its way,
+        # nobody will answer. After a shutdown STOP the bus lingers only briefly for leaves.
+        silent = time.monotonic() - self._hb.last_reply > max(0.5, 3 * self._hb.interval)
+        if not silent:
+            try:
+                wait = 0.5 if self.stop_reason == P.STOP_SHUTDOWN else 2.0
+                self._await(P.LEAVE_REPLY, rid, min(wait, self.bus_silence_timeout))
+            except BusLost:
+                pass
         self.left = True
         self.joined = False
 

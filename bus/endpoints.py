@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ENDPOINTS_FILE = "endpoints.json"
+from bus.run_contract import ENDPOINTS_FILE, write_atomic
 
 
 @dataclass(frozen=True)
@@ -52,18 +51,7 @@ class Endpoints:
         path = Path(path)
         if path.is_dir():
             path = path / ENDPOINTS_FILE
-        fd, tmp = tempfile.mkstemp(prefix=".endpoints-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(asdict(self), fh)
-                fh.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_atomic(path, json.dumps(asdict(self)) + "\n")
 
 
 def coerce(endpoints: "Endpoints | str | os.PathLike[str]") -> Endpoints:

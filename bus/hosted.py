@@ -29,7 +29,8 @@ class HostLink(Protocol):
 
 class Hosted(Protocol):
     """A member the bus process runs in its own loop. Each call may publish and acknowledge
-    through `link`; an exception fails the run like a crashed member process would."""
+    through `link`; an exception fails the run like a crashed member process would (the bus
+    writes its failure record, with the traceback: bus/run_contract.py)."""
 
     name: str
 
@@ -42,10 +43,6 @@ class Hosted(Protocol):
     def tick(self, link: HostLink) -> None: ...
 
     def stop(self, link: HostLink) -> None: ...
-
-    def failed(self, text: str) -> None:
-        """Leave the traceback `text` where the run's owner looks for it."""
-        ...
 
 
 class Link:

@@ -174,7 +174,11 @@ STOP = b"x"
 COMMAND_FRAMES = {ACK: 3, WAIT: 4, HEARTBEAT: 3, JOIN: 4, LEAVE: 3, STATS: 3}
 KIND_NAMES = {ACK: "ACK", WAIT: "WAIT", HEARTBEAT: "HEARTBEAT", JOIN: "JOIN", LEAVE: "LEAVE", STATS: "STATS"}
 
-STOP_SHUTDOWN = "bus shutting down"  # the STOP reason sent to every member at shutdown
+# STOP reasons: to every member at shutdown; to one member on a stop_member request; to a member
+# the bus lost, followed by why (invariant 5)
+STOP_SHUTDOWN = "bus shutting down"
+STOP_REQUESTED = "stop requested by control"
+STOP_LOST = "removed by the bus: "
 
 REPLY_KINDS = frozenset({JOIN_REPLY, WAIT_REPLY, LEAVE_REPLY, STATS_REPLY})
 

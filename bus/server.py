@@ -25,6 +25,7 @@ import zmq
 from zmq import zmq_poll
 
 from bus import protocol as P
+from bus import run_contract as RC
 from bus._fast import NOBLOCK, has_more_input, send2, send_parts
 from bus.endpoints import ENDPOINTS_FILE, Endpoints
 from bus.errors import BusError
@@ -107,6 +108,7 @@ class BusServer:
         self._in_hosted = False
         self._hosted_call: tuple[float, Link] | None = None  # (since, whose), watched by _Watchdog
         self._last_ack = time.monotonic()  # progress, for WAITs whose timeout is a stall bound
+        self._failure_recorded = False
 
     def host(self, hosted: Hosted) -> None:
         """Run `hosted` as a member inside this process (bus/hosted.py); call before run()."""
@@ -358,11 +360,10 @@ class BusServer:
             link.stop_requested = True
             link.inbox.clear()
             link.batch.clear()
-            try:
-                link.hosted.failed(text)
-            except Exception:  # noqa: BLE001
-                pass
-            self._lose(link.member, f"raised {text.strip().splitlines()[-1]}")
+            last = text.strip().splitlines()[-1]
+            if link.member.critical:
+                self._record_failure(RC.EXCEPTION, link.name, last, text)
+            self._lose(link.member, f"raised {last}")
         finally:
             self._hosted_call = outer
 
@@ -556,11 +557,12 @@ class BusServer:
             m = self.reg.members.get(args.get("name"))  # type: ignore[arg-type]
             if m is None:
                 return {"ok": False, "error": f"no member named {args.get('name')!r}"}
-            self._send_stop(m, "stop requested by control")
+            self._send_stop(m, P.STOP_REQUESTED)
             return {"ok": True}
         if cmd == P.CTL_FAIL:
             reason = str(args.get("reason") or "failed by control request")
             self._log(f"failed by control request: {reason}")
+            self._record_failure(RC.REQUESTED, None, reason)
             self.reg.fail(reason)
             self._fail_waiters(P.FAILED, self.reg.failed or reason)
             return {"ok": True}
@@ -633,11 +635,22 @@ class BusServer:
             return
         failure = self.reg.lose(m, reason)
         self._log(f"member {m.name!r} lost: {reason}" + ("" if failure else " (not critical: removed)"))
-        self._send_stop(m, f"removed by the bus: {reason}")
+        self._send_stop(m, f"{P.STOP_LOST}{reason}")
         if failure:
+            self._record_failure(RC.LOST, m.name, f"lost: {reason}")
             self._fail_waiters(P.FAILED, failure, m.name)
         elif self._waiters:
             self._check_waiters()
+
+    def _record_failure(self, kind: str, member: str | None, detail: str, text: str | None = None) -> None:
+        """The bus's failure record (bus/run_contract.py): the first failure it saw, once."""
+        if self._failure_recorded:
+            return
+        self._failure_recorded = True
+        try:
+            RC.FailureRecord.now("bus", kind, member, detail, text).write(self.run_dir)
+        except OSError as exc:
+            self._log(f"cannot write the failure record: {exc}")
 
     def _send_stop(self, m: Member, reason: str) -> None:
         if m.hosted:
@@ -735,15 +748,12 @@ class _Watchdog(threading.Thread):
             since, link = call
             frame = sys._current_frames().get(self.main_ident)
             stack = "".join(traceback.format_stack(frame)) if frame is not None else "(stack unavailable)\n"
-            text = (f"{link.name} hung: no return from a call for {time.monotonic() - since:.1f} s "
-                    f"(its process, the bus, is ended); where it is:\n{stack}")
-            try:
-                link.hosted.failed(text)
-            except Exception:  # noqa: BLE001
-                pass
+            detail = (f"hung: no return from a call for {time.monotonic() - since:.1f} s "
+                      "(its process, the bus, is ended)")
+            server._record_failure(RC.HUNG, link.name, detail, f"where it is:\n{stack}")
             server._log(f"member {link.name!r} hung in a call for {HOSTED_STALL_S:g} s: ending the bus process")
             server._log.flush()
-            os._exit(3)
+            os._exit(RC.EXIT_FAILED)
 
 
 def _refuse_if_running(ep_file: Path) -> None:

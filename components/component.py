@@ -10,6 +10,7 @@ own process.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from components.events import EventBase
 
@@ -50,6 +51,11 @@ class Component:
 
     def tick(self) -> None:
         """Called when no message arrived for a while (time-based work such as flushing)."""
+
+    def confirmation(self) -> dict[str, Any] | None:
+        """What the component confirms once stopped (the recorder: what it stored, and where);
+        the process runtime leaves it in the run directory (bus/run_contract.py)."""
+        return None
 
     def emit(self, event: EventBase) -> None:
         self._outbox.append(event)

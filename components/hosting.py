@@ -12,22 +12,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 from bus.hosted import HostLink
+from bus.run_contract import EXIT_FAILED
 from components.component import Component
-from components.runtime import handle, instantiate, leave_error, publish_outbox
+from components.runtime import exception_record, handle, instantiate, leave_failure, publish_outbox
 
 
 class HostedComponent:
     """Adapts a Component to bus.hosted.Hosted."""
 
-    def __init__(self, name: str, component: Component, run_dir: Path) -> None:
+    def __init__(self, name: str, component: Component) -> None:
         self.name = name
         self.component = component
-        self.run_dir = run_dir
 
     def prefixes(self) -> list[str]:
         return list(self.component.subscriptions())
@@ -47,9 +46,6 @@ class HostedComponent:
         self.component.stop()
         publish_outbox(link, self.component)
 
-    def failed(self, text: str) -> None:
-        leave_error(self.run_dir, self.name, text)
-
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m components.hosting", add_help=False)
@@ -62,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         component: Any = instantiate(json.loads(args.host_spec))
     except Exception:  # noqa: BLE001 - a bad spec: leave its traceback as the runtime would
-        leave_error(args.run_dir, args.host_name, traceback.format_exc())
-        return 1
-    hosted = HostedComponent(args.host_name, component, args.run_dir)
+        leave_failure(args.run_dir, exception_record(args.host_name))
+        return EXIT_FAILED
+    hosted = HostedComponent(args.host_name, component)
     return bus_main(["--run-dir", str(args.run_dir), *rest], hosted=[hosted], prog="python -m components.hosting")
 
 

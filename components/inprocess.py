@@ -13,12 +13,33 @@ strategy has left the bus.
 
 from __future__ import annotations
 
+import sys
+import traceback
 from collections import deque
 from collections.abc import Iterable
 
+from bus import run_contract as RC
+from bus.run_contract import FailureRecord
 from components import codec
 from components.component import Component
 from components.events import EventBase
+
+
+class ComponentFailed(Exception):
+    """A component raised: `record` names it, with the traceback (bus/run_contract.py)."""
+
+    def __init__(self, record: FailureRecord) -> None:
+        super().__init__(record.describe())
+        self.record = record
+
+
+def _failed(c: Component) -> ComponentFailed:
+    """The exception being handled, raised by `c`, as its failure record."""
+    exc = sys.exc_info()[1]
+    text = traceback.format_exc()
+    name = c.component_id or type(c).__name__
+    return ComponentFailed(FailureRecord.now(name, getattr(exc, "failure_kind", RC.EXCEPTION), name,
+                                             text.strip().splitlines()[-1], text))
 
 
 class InProcessDispatcher:
@@ -38,13 +59,19 @@ class InProcessDispatcher:
 
     def start(self) -> None:
         for c in self.components:
-            c.start()
+            try:
+                c.start()
+            except Exception:
+                raise _failed(c) from None
             self._enqueue(c.drain())
         self.run_until_idle()
 
     def stop(self) -> None:
         for c in reversed(self.components):
-            c.stop()
+            try:
+                c.stop()
+            except Exception:
+                raise _failed(c) from None
             self._prefixes = [(other, prefixes) for other, prefixes in self._prefixes if other is not c]
             self._routes.clear()
             self._enqueue(c.drain())
@@ -64,7 +91,10 @@ class InProcessDispatcher:
             topic, events = queue.popleft()
             for c in self._targets(topic):
                 self.delivered += 1
-                c.on_message(topic, events)  # raw components take decoded events here too
+                try:
+                    c.on_message(topic, events)  # raw components take decoded events here too
+                except Exception:
+                    raise _failed(c) from None
                 out = c.drain()
                 if out:
                     queue.extend(codec.group_by_topic(out))

@@ -5,10 +5,12 @@
 It rebuilds the configured class from its spec (components.spec), joins the bus, and then loops:
 receive what is queued, decode, dispatch, publish what the component emitted, acknowledge once the
 queue is drained (after the outputs, on the same connection: the idle-barrier invariant 3).
-An exception in component code is written with its traceback to `DIR/errors/NAME.txt`, reported
-to the bus (so the barrier fails at once instead of timing out) and ends the process with status 1.
-SIGTERM/SIGINT or a stop request from the bus end it gracefully: `stop()` runs (the recorder
-flushes), the member leaves, status 0.
+How it ends follows the run contract (bus/run_contract.py): an exception in component code is
+written as its failure record (with the traceback), reported to the bus (so the barrier fails at
+once instead of timing out) and ends the process with EXIT_FAILED; so does a stall the datafeed
+sees or a bus that went silent. A run that failed elsewhere ends it with EXIT_RUN_FAILED and no
+record of its own. SIGTERM/SIGINT or a stop request from the bus end it gracefully: `stop()` runs
+(the recorder flushes), the member leaves, EXIT_OK.
 """
 
 from __future__ import annotations
@@ -24,13 +26,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bus import run_contract as RC
+from bus.run_contract import FailureRecord
 from components import codec
 from components.component import Component
 from components.spec import build_class
 
-EXIT_OK = 0
-EXIT_COMPONENT_ERROR = 1
-EXIT_BARRIER_FAILED = 3
 TICK_S = 0.2
 # A batch of received messages is answered with one publish (a strategy running through several
 # timestamps sends their BarProcessed as one message: ~30% less run time at 10 symbols), but never
@@ -129,9 +130,7 @@ def handle(component: Component, client: Any, messages: list[tuple[str, bytes]])
 def write_progress(path: Path, sent: int, total: int, started: float, done: bool = False) -> None:
     elapsed = max(time.monotonic() - started, 1e-9)
     data = {"bars_sent": sent, "bars_total": total, "elapsed_s": elapsed, "done": done, "pid": os.getpid()}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    RC.write_atomic(path, json.dumps(data))
 
 
 def feed_messages(timestamps: Iterable[list[Any]], window: int) -> Iterator[tuple[list[Any], bool]]:
@@ -202,28 +201,59 @@ def replay(
     return True
 
 
-def leave_error(run_dir: Path, name: str, text: str) -> None:
-    """Write `text` (a traceback, a hang report) to DIR/errors/NAME.txt, where the orchestrator
-    looks, and to stderr."""
-    errors = run_dir / "errors"
-    errors.mkdir(parents=True, exist_ok=True)
-    (errors / f"{name}.txt").write_text(text)
-    print(text, file=sys.stderr, end="" if text.endswith("\n") else "\n")
+def leave_failure(run_dir: Path, record: FailureRecord) -> None:
+    """Write the failure record where the orchestrator looks (and say it on stderr)."""
+    try:
+        record.write(run_dir)
+    except OSError as exc:  # the run directory is gone: stderr is all that is left
+        print(f"{record.process}: cannot write its failure record: {exc}", file=sys.stderr)
+    print(record.describe(), file=sys.stderr)
 
 
-def report_error(run_dir: Path, name: str, text: str) -> None:
-    """Leave the traceback where the orchestrator looks, and fail the bus so waits end now."""
-    leave_error(run_dir, name, text)
+def report_failure(run_dir: Path, record: FailureRecord) -> None:
+    """Leave the record, and fail the bus so every wait ends now instead of timing out."""
+    leave_failure(run_dir, record)
     try:
         from bus import ControlClient
 
         with_control = ControlClient(run_dir, timeout=1.0)
         try:
-            with_control.fail(f"{name} failed: {text.strip().splitlines()[-1]}")
+            with_control.fail(f"{record.member or record.process} failed: {record.detail}")
         finally:
             with_control.close()
     except Exception:
         pass  # the bus may be gone already; the orchestrator still sees our exit status
+
+
+def exception_record(name: str) -> FailureRecord:
+    """The record of the exception being handled, raised by code of member `name` (an exception
+    may say what kind of failure it is with a `failure_kind` attribute, e.g. the recorder's
+    storage errors)."""
+    exc = sys.exc_info()[1]
+    text = traceback.format_exc()
+    return FailureRecord.now(name, getattr(exc, "failure_kind", RC.EXCEPTION), name, text.strip().splitlines()[-1], text)
+
+
+def bus_error_exit(run_dir: Path, name: str, exc: Exception) -> int:
+    """How a bus error ends a process: a stall it saw or a silent bus are its record (EXIT_FAILED);
+    a run the bus failed because of someone else is not (EXIT_RUN_FAILED)."""
+    from bus import BusLost, IdleTimeout, JoinError, MemberLost
+
+    if isinstance(exc, MemberLost):
+        print(f"{name}: the run failed: {exc}", file=sys.stderr)
+        return RC.EXIT_RUN_FAILED
+    if isinstance(exc, IdleTimeout):
+        pending = sorted(((n, c) for n, c in exc.pending.items() if c), key=lambda nc: (-nc[1], nc[0]))
+        culprit = ", ".join(n for n, _ in pending) or None
+        record = FailureRecord.now(name, RC.STALLED, culprit, f"the run stalled: {exc}")
+    elif isinstance(exc, BusLost):
+        record = FailureRecord.now(name, RC.BUS_LOST, "bus", str(exc))
+    elif isinstance(exc, JoinError):
+        record = FailureRecord.now(name, RC.START, name, str(exc))
+    else:
+        record = FailureRecord.now(name, RC.EXCEPTION, name, f"{type(exc).__name__}: {exc}")
+    report_failure(run_dir, record)
+    return RC.EXIT_FAILED
 
 
 def _wait_until(ready: Callable[[], bool], timeout: float, why_not: Callable[[], str], every: float = 0.005) -> None:
@@ -295,8 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--barrier-timeout", type=float, default=30.0)
     parser.add_argument("--heartbeat-interval", type=float, default=0.1)
     parser.add_argument("--after", default="", help="comma-separated members to wait for before joining")
-    parser.add_argument("--start-timeout", type=float, default=20.0, help="bound of the --after/--go-file wait")
-    parser.add_argument("--go-file", type=Path, help="datafeed: open the data, then wait for this file to replay")
+    parser.add_argument("--start-timeout", type=float, default=20.0, help="bound of the --after/--await-go wait")
+    parser.add_argument("--await-go", action="store_true",
+                        help="datafeed: open the data, then replay once the orchestrator creates the go file")
     args = parser.parse_args(argv)
 
     from bus.server import die_with_parent
@@ -314,27 +345,29 @@ def main(argv: list[str] | None = None) -> int:
         if args.role == "datafeed":
             obj.open()
             try:
-                if args.go_file is not None:
-                    wait_for_go(args.go_file, args.start_timeout)
+                if args.await_go:
+                    wait_for_go(args.run_dir / RC.GO_FILE, args.start_timeout)
                 client = BusClient(args.run_dir, args.name, heartbeat_interval=args.heartbeat_interval)
                 done = replay(obj, client, barrier_timeout=args.barrier_timeout,
-                              progress_path=args.run_dir / "progress.json", window=max(args.window, 1))
+                              progress_path=args.run_dir / RC.PROGRESS_FILE, window=max(args.window, 1))
             finally:
                 obj.close()
             client.leave()
-            return EXIT_OK if done else EXIT_BARRIER_FAILED
+            return RC.EXIT_OK if done else RC.EXIT_RUN_FAILED  # stopped before the end: not completed
         client = BusClient(args.run_dir, args.name, heartbeat_interval=args.heartbeat_interval)
         serve(obj, client, trailing=args.trailing, critical=not args.non_critical)
+        confirmed = obj.confirmation()
+        if confirmed is not None:
+            RC.write_atomic(args.run_dir / RC.RECORDED_FILE, json.dumps(confirmed))
         client.leave()
-        return EXIT_OK
+        return RC.EXIT_OK
     except Stopped:
-        return EXIT_OK
+        return RC.EXIT_OK
     except BusError as exc:
-        report_error(args.run_dir, args.name, f"{type(exc).__name__}: {exc}\n")
-        return EXIT_BARRIER_FAILED
+        return bus_error_exit(args.run_dir, args.name, exc)
     except Exception:
-        report_error(args.run_dir, args.name, traceback.format_exc())
-        return EXIT_COMPONENT_ERROR
+        report_failure(args.run_dir, exception_record(args.name))
+        return RC.EXIT_FAILED
     finally:
         if client is not None:
             client.close()

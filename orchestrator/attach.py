@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from bus import BusClient, BusError, ControlClient, JoinError
 from bus import protocol as P
+from bus import run_contract as RC
 from bus.security import check_access
 from components import runtime
 from components.secmaster.db import ns_to_iso
@@ -33,7 +34,6 @@ from orchestrator.errors import UsageError
 from orchestrator.locate import Target
 from orchestrator.rundir import utc_now_iso
 
-EXIT_OK, EXIT_COMPONENT_ERROR, EXIT_BUS = 0, 1, 3
 JOIN_ATTEMPTS = 5  # another attacher may take the same id between our check and our join
 
 
@@ -147,18 +147,18 @@ def _serve(target: Target, cls: type, sid: str, session: Session, *, params: dic
         runtime.serve(strategy, client, critical=(on_loss == "fail"), should_stop=lambda: detach.requested)
         session.left = _why_left(detach.requested, client)
         client.leave()
-        code = EXIT_BUS if session.left.startswith("lost") else EXIT_OK
+        code = RC.EXIT_RUN_FAILED if session.left.startswith("lost") else RC.EXIT_OK
     except JoinError:
         raise
     except BusError as exc:
-        session.left, session.error, code = f"error: {exc}", f"{type(exc).__name__}: {exc}", EXIT_BUS
+        session.left, session.error, code = f"error: {exc}", f"{type(exc).__name__}: {exc}", RC.EXIT_RUN_FAILED
         print(f"tickbus attach: {session.error}", file=log)
     except Exception:
         text = traceback.format_exc()
-        session.left, session.error, code = f"error: {text.strip().splitlines()[-1]}", text, EXIT_COMPONENT_ERROR
+        session.left, session.error, code = f"error: {text.strip().splitlines()[-1]}", text, RC.EXIT_FAILED
         if on_loss == "fail":  # like a launched strategy: the run fails now, with our traceback
             if info is not None:
-                runtime.report_error(info.dir, sid, text)
+                runtime.report_failure(info.dir, runtime.exception_record(sid))
             else:
                 print(text, file=log, end="")
                 _fail_run(target, f"{sid} failed: {session.left}")
@@ -208,9 +208,9 @@ def _why_left(detached: bool, client: BusClient) -> str:
     if detached:
         return "detached"
     reason = client.stop_reason or ""
-    if reason.startswith("removed by the bus: "):
-        return "lost: " + reason[len("removed by the bus: "):]
-    if reason in (P.STOP_SHUTDOWN, "stop requested by control"):
+    if reason.startswith(P.STOP_LOST):
+        return "lost: " + reason[len(P.STOP_LOST):]
+    if reason in (P.STOP_SHUTDOWN, P.STOP_REQUESTED):
         return "stopped with the run"
     return reason or "detached"
 

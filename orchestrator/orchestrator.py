@@ -1,36 +1,33 @@
 """Orchestrator: assembles a run from component classes, runs it, and always cleans up.
 
-Multi-process: the bus starts, then the recorder, the broker and the strategies are spawned
-together but join in that order (each waits, bounded, for the members it depends on: nothing is
-published before its subscribers joined), then the datafeed replays, paced by the idle barrier;
-then the datafeed, the strategies, the broker, the recorder and the bus are stopped in that
-order (graceful request, SIGTERM, SIGKILL, each bounded). Any child ending unexpectedly, a barrier failure, or SIGINT/SIGTERM
-to the orchestrator ends the run as failed/cancelled with the reason; what was recorded stays.
-In-process: the same component objects on a synchronous dispatcher, same recorded events.
+`prepare()` validates the configuration against the data and gives the run's plan (RunPlan);
+`run()` creates the run row, runs the plan in one process (the same component objects on a
+synchronous dispatcher) or across processes (orchestrator/process_run.py: start, go, supervise,
+tear down), and finishes the row with the outcome: completed, failed with its root cause (a
+failure record, bus/run_contract.py), or cancelled. What was recorded stays in every case; a run
+is completed only once the recorder confirmed every event is in the runs database.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
-import shutil
 import signal
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from bus import run_contract as RC
+from bus.registry import proc_start_time
+from bus.run_contract import FailureRecord
 from components import codec
 from components.spec import class_spec, configured
-from orchestrator import processes, rundir
-from orchestrator.attached import AttachWatcher
-from orchestrator.processes import Child
-from recorder import runsdb
+from orchestrator.process_run import ORCHESTRATOR, Outcome, ProcessRun, RunCancelled
+from recorder import confirm, runsdb
 from recorder.recorder import RunRecorder
 
 ProgressFn = Callable[[int, int, float], None]
@@ -48,6 +45,7 @@ class RunResult:
     strategy_ids: list[str] = field(default_factory=list)
     barrier: dict[str, Any] | None = None
     attached: list[str] = field(default_factory=list)  # strategies that joined with `tickbus attach`
+    failure: FailureRecord | None = None  # the root cause, unless completed
 
     @property
     def bars_per_s(self) -> float:
@@ -66,11 +64,8 @@ class RunResult:
             "strategy_ids": self.strategy_ids,
             "barrier": self.barrier,
             "attached": self.attached,
+            "failure": None if self.failure is None else self.failure.to_dict(),
         }
-
-
-class RunCancelled(Exception):
-    pass
 
 
 def strategy_ids_for(strategies: Sequence[type]) -> list[str]:
@@ -108,22 +103,21 @@ def versions() -> dict[str, str]:
     }
 
 
-def count_events(conn: Any, run_id: str) -> tuple[int, int, int]:
-    """(bars, all events, fills) recorded for a run."""
-    from recorder.tables import TABLES
+@dataclass(frozen=True)
+class RunPlan:
+    """A run, validated against the data: the configured datafeed and broker, how many bars the
+    datafeed will replay, and the symbols it replays."""
 
-    counts = {
-        t: conn.execute(f"SELECT COUNT(*) FROM {t} WHERE run_id = ?", (run_id,)).fetchone()[0]
-        for t in TABLES.values()
-    }
-    return counts["bars"], sum(counts.values()), counts["fills"]
+    datafeed: type
+    broker: type
+    total_bars: int
+    symbols: list[str]
 
 
 class Orchestrator:
     """Configured by class attributes like every component (subclass or `configured()` to change)."""
 
     db_path: str = "runs.db"
-    mode: str = "backtest"
     transport: str = "ipc"
     #: Seconds in which no component finishes any message before the run fails as hung (the
     #: bus names what is pending); a long but moving run is never cut short.
@@ -169,11 +163,22 @@ class Orchestrator:
         self.progress = progress
         self.strategy_ids = strategy_ids_for(self.strategies)
         self.run_id: str | None = None
+        self.process_run: ProcessRun | None = None  # the current multi-process run
         self._cancel_reason: str | None = None
-        self._prepared: tuple[type, type, int, list[str]] | None = None
-        self.barrier: dict[str, Any] | None = None
+        self._plan: RunPlan | None = None
 
-    # --- configuration ---------------------------------------------------------------------
+    @property
+    def run_dir(self) -> Any:
+        """The run directory of the current multi-process run (None in-process or before)."""
+        return None if self.process_run is None else self.process_run.run_dir
+
+    # --- the plan --------------------------------------------------------------------------------
+
+    def prepare(self) -> RunPlan:
+        """Validate the configuration against the data (no process is started); cached."""
+        if self._plan is None:
+            self._plan = self._make_plan()
+        return self._plan
 
     def _run_symbols(self) -> list[str] | None:
         """Union of the strategies' symbols, or None when one of them wants every symbol."""
@@ -185,8 +190,7 @@ class Orchestrator:
             symbols += [s for s in own if s not in symbols]
         return symbols
 
-    def _prepare(self) -> tuple[type, type, int, list[str]]:
-        """Configured datafeed and broker classes, total bars, and the run's symbols."""
+    def _make_plan(self) -> RunPlan:
         symbols = self._run_symbols()
         datafeed_cls = self.datafeed
         if symbols is not None and getattr(datafeed_cls, "symbols", None) is None:
@@ -204,69 +208,74 @@ class Orchestrator:
         history = getattr(broker_cls, "history", None)
         if isinstance(history, int) and history < self.window:  # a strategy may lag a window behind
             broker_cls = configured(broker_cls, f"_Configured{self.broker.__name__}", history=self.window)
-        return datafeed_cls, broker_cls, total, resolved
+        return RunPlan(datafeed_cls, broker_cls, total, resolved)
 
-    def _config(self, datafeed_cls: type, broker_cls: type, symbols: list[str]) -> dict[str, Any]:
+    def _config(self, plan: RunPlan) -> dict[str, Any]:
         return {
-            "mode": self.mode,
-            "symbols": symbols,
+            "mode": "backtest",
+            "symbols": plan.symbols,
             "strategies": [getattr(c, "name", "") or c.__name__ for c in self.strategies],
-            "start_date": getattr(datafeed_cls, "start_ts", None),
-            "end_date": getattr(datafeed_cls, "end_ts", None),
+            "start_date": getattr(plan.datafeed, "start_ts", None),
+            "end_date": getattr(plan.datafeed, "end_ts", None),
             "in_process": self.in_process,
             "components": {
                 "strategies": [
                     {"strategy_id": sid, "spec": class_spec(cls)} for sid, cls in zip(self.strategy_ids, self.strategies)
                 ],
-                "broker": class_spec(broker_cls),
-                "datafeed": class_spec(datafeed_cls),
+                "broker": class_spec(plan.broker),
+                "datafeed": class_spec(plan.datafeed),
             },
             "versions": versions(),
         }
 
     # --- running ---------------------------------------------------------------------------
 
-    def prepare(self) -> tuple[type, type, int, list[str]]:
-        """Validate the configuration against the data (no process is started); cached."""
-        if self._prepared is None:
-            self._prepared = self._prepare()
-        return self._prepared
-
     def run(self) -> RunResult:
-        datafeed_cls, broker_cls, total, symbols = self.prepare()
+        plan = self.prepare()
         conn = runsdb.connect(self.db_path)
         try:
             names = [getattr(c, "name", "") or c.__name__ for c in self.strategies]
-            # metadata: who runs it, so tools can tell a live `running` run from an abandoned one
-            metadata = {"orchestrator_pid": os.getpid(), "host": platform.node()}
-            self.run_id = run_id = runsdb.create_run(conn, names, self._config(datafeed_cls, broker_cls, symbols), metadata)
+            # who runs it, so tools can tell a live `running` run from an abandoned one
+            pid = os.getpid()
+            metadata = {"orchestrator_pid": pid, "host": platform.node(), "orchestrator_start": proc_start_time(pid)}
+            self.run_id = run_id = runsdb.create_run(conn, names, self._config(plan), metadata)
         finally:
             conn.close()
         recorder_cls = configured(RunRecorder, "_RunRecorder", db_path=str(self.db_path), run_id=run_id)
         started = time.monotonic()
         try:
             with _signals_to(self._on_signal):
-                if self.in_process:
-                    status, error = self._run_in_process(recorder_cls, broker_cls, datafeed_cls, total)
-                else:
-                    status, error = self._run_processes(recorder_cls, broker_cls, datafeed_cls, total)
-        except Exception:
-            status, error = "failed", traceback.format_exc()
+                outcome = self._run_in_process(plan, recorder_cls) if self.in_process else self._run_processes(plan, recorder_cls)
+        except Exception as exc:  # noqa: BLE001 - the orchestrator's own failure: recorded as such
+            outcome = Outcome("failed", FailureRecord.now(ORCHESTRATOR, RC.EXCEPTION, ORCHESTRATOR,
+                                                          f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         except BaseException:
-            self._finish(run_id, "cancelled", traceback.format_exc())
+            self._finish(run_id, Outcome("cancelled", FailureRecord.now(ORCHESTRATOR, RC.CANCELLED, None,
+                                                                        traceback.format_exc())))
             raise
         elapsed = time.monotonic() - started
-        bars, events, fills = self._finish(run_id, status, error)
-        watcher: AttachWatcher | None = getattr(self, "_attach", None)  # set by multi-process runs
-        attached = list(watcher.seen) if watcher is not None else []
-        return RunResult(run_id, status, error, bars, events, fills, elapsed, list(self.strategy_ids), self.barrier,
-                         attached)
+        bars, events, fills = self._finish(run_id, outcome)
+        attach = self.process_run.attach if self.process_run is not None else None
+        attached = list(attach.seen) if attach is not None else []
+        barrier = self.process_run.barrier if self.process_run is not None else None
+        return RunResult(run_id, outcome.status, outcome.error, bars, events, fills, elapsed, list(self.strategy_ids),
+                         barrier, attached, outcome.failure)
 
-    def _finish(self, run_id: str, status: str, error: str | None) -> tuple[int, int, int]:
-        conn = runsdb.connect(self.db_path)
+    def _run_processes(self, plan: RunPlan, recorder_cls: type) -> Outcome:
+        self.process_run = ProcessRun(self, plan, str(self.run_id), recorder_cls)
+        outcome = self.process_run.execute()
+        if outcome.status == "completed":
+            problem = confirm.check(self.process_run.confirmation, self.db_path, str(self.run_id))
+            if problem:
+                return Outcome("failed", FailureRecord.now(ORCHESTRATOR, RC.STORAGE, "recorder", problem))
+        return outcome
+
+    def _finish(self, run_id: str, outcome: Outcome) -> tuple[int, int, int]:
+        conn = runsdb.connect(self.db_path, create=False)
         try:
-            runsdb.finish_run(conn, run_id, status, error)
-            return count_events(conn, run_id)
+            failure = None if outcome.failure is None else outcome.failure.to_dict()
+            runsdb.finish_run(conn, run_id, outcome.status, outcome.error, failure)
+            return runsdb.count_events(conn, run_id)
         finally:
             conn.close()
 
@@ -279,271 +288,55 @@ class Orchestrator:
         if self._cancel_reason is None:
             self._cancel_reason = reason
 
-    def _check_cancel(self) -> None:
+    def check_cancel(self) -> None:
+        """Raises RunCancelled once `cancel()` was called."""
         if self._cancel_reason:
             raise RunCancelled(self._cancel_reason)
 
-    def _run_in_process(self, recorder_cls: type, broker_cls: type, datafeed_cls: type, total: int) -> tuple[str, str | None]:
-        from components.inprocess import InProcessDispatcher
+    def _run_in_process(self, plan: RunPlan, recorder_cls: type) -> Outcome:
+        from components.inprocess import ComponentFailed, InProcessDispatcher
 
         recorder = recorder_cls()
-        components = [recorder, broker_cls()]
+        components = [recorder, plan.broker()]
         components += [cls(strategy_id=sid) for sid, cls in zip(self.strategy_ids, self.strategies)]
         dispatcher = InProcessDispatcher(components)
-        feed = datafeed_cls()
+        feed = plan.datafeed()
         feed.open()
         started = time.monotonic()
         last = 0.0
         sent = 0
+        outcome = Outcome("completed")
         try:
             dispatcher.start()
             for bars in feed.timestamps():
-                self._check_cancel()
+                self.check_cancel()
                 dispatcher.publish(codec.FEED_TOPIC, bars)
                 dispatcher.run_until_idle()
                 sent += len(bars)
                 if self.progress and time.monotonic() - last > 0.2:
                     last = time.monotonic()
-                    self.progress(sent, total, last - started)
+                    self.progress(sent, plan.total_bars, last - started)
             dispatcher.stop()
             if self.progress:
-                self.progress(sent, total, time.monotonic() - started)
-            return "completed", None
+                self.progress(sent, plan.total_bars, time.monotonic() - started)
         except RunCancelled as exc:
-            return "cancelled", str(exc)
-        except Exception:
-            return "failed", traceback.format_exc()
+            outcome = Outcome("cancelled", FailureRecord.now(ORCHESTRATOR, RC.CANCELLED, None, str(exc)))
+        except ComponentFailed as exc:
+            outcome = Outcome("failed", exc.record)
         finally:
             feed.close()
-            recorder.flush()
-            recorder.stop()
-
-    def _run_processes(self, recorder_cls: type, broker_cls: type, datafeed_cls: type, total: int) -> tuple[str, str | None]:
-        from bus import ControlClient, spawn_bus_process, wait_bus_ready
-
-        run_dir = rundir.create_run_dir()  # private, and findable by ps/attach/monitor
-        self.run_dir = run_dir
-        children: list[Child] = []
-        control: Any = None
-        bus_proc = None
-        self._attach: AttachWatcher | None = None
-        try:
-            # The bus and every component at once (their imports overlap); the components wait for
-            # the bus's endpoints, then each joins only after what it depends on.
-            hosting = (["--host-name", "broker", "--host-spec", json.dumps(dict(class_spec(broker_cls), init={}))]
-                       if self.broker_in_bus else [])
-            bus_proc = spawn_bus_process(run_dir, transport="tcp" if self.listen or self.curve else self.transport,
-                                         heartbeat_timeout=self.heartbeat_timeout, max_trailing_backlog=self.trailing_backlog,
-                                         extra_args=[*self._bus_args(), *hosting],
-                                         module="components.hosting" if self.broker_in_bus else "bus",
-                                         env=processes.child_env())  # the broker's class resolves as the components' do
-            plan: list[tuple[str, str, type, dict[str, Any], list[str]]] = [
-                ("recorder", "component", recorder_cls, {}, ["--trailing"]),
-            ]
-            if not self.broker_in_bus:
-                plan.append(("broker", "component", broker_cls, {}, []))
-            plan += [(sid, "component", cls, {"strategy_id": sid}, []) for sid, cls in zip(self.strategy_ids, self.strategies)]
-            after = {"recorder": [], "broker": ["recorder"]}
-            for name, role, cls, init, extra in plan:
-                deps = after.get(name, ["recorder", "broker"])
-                extra = [*extra, "--start-timeout", str(self.start_timeout), *(["--after", ",".join(deps)] if deps else [])]
-                children.append(self._start_child(run_dir, name, role, cls, init, extra))
-            # The datafeed too: it opens its data meanwhile and replays once the go file appears.
-            go = run_dir / "go"
-            # (bounds the bus's start, the joins and the attach wait, each bounded on our side)
-            go_timeout = 2 * self.start_timeout + (self.attach_timeout if self.expect_attach else 0.0) + 5.0
-            feed = self._start_child(run_dir, "datafeed", "datafeed", datafeed_cls, {},
-                                     ["--window", str(self._window(total, len(self.prepare()[3]))),
-                                      "--go-file", str(go), "--start-timeout", str(go_timeout)])
-            children.append(feed)  # (stopped with the others whatever happens next)
-            eps = wait_bus_ready(bus_proc, run_dir, self.start_timeout)
-            control = ControlClient(run_dir, timeout=self.stop_timeout)
-            self._wait_joined(control, children[:-1], also_alive=[feed])
-            self._attach = AttachWatcher(self.db_path, str(self.run_id), [p[0] for p in plan] + ["broker", "datafeed"])
-            self._publish_run_info(run_dir, eps)  # from now on the run can be attached to
-            if self.expect_attach:
-                self._attach.wait_for(control, self.expect_attach, self.attach_timeout, self._check_cancel)
-            self._check_cancel()
-            go.touch()
-            status, error = self._supervise(run_dir, control, children, feed, bus_proc)
-        except RunCancelled as exc:
-            status, error = "cancelled", str(exc)
-        except _ChildFailed as exc:
-            status, error = "failed", str(exc)
-        except Exception as exc:
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
-        finally:
-            if control is not None and bus_proc is not None and bus_proc.poll() is not None:
-                control.close()  # the bus is gone: nothing would answer (each request would time out)
-                control = None
-            if control is not None:
-                try:
-                    barrier = control.stats().get("barrier")
-                    self.barrier = {k: barrier[k] for k in ("rounds", "p50_us", "p99_us", "max_us") if k in barrier}
-                except Exception:
-                    pass
-            self._shutdown(control, children)
-            if control is not None:
-                try:
-                    control.shutdown()
-                except Exception:
-                    pass
-                control.close()
-            if bus_proc is not None:
-                try:
-                    bus_proc.wait(timeout=self.stop_timeout)
-                except Exception:
-                    bus_proc.kill()
-                    bus_proc.wait(timeout=self.stop_timeout)
-        if self._attach is not None:
-            self._attach.finish()
-        if status != "completed":
-            error = self._explain(run_dir, children, error)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return status, error
-
-    def _bus_args(self) -> list[str]:
-        """`python -m bus` flags for --listen/--curve; the access key names the run and its symbols."""
-        from bus.security import bus_args
-
-        if not (self.listen or self.curve):
-            return []
-        symbols = self._prepared[3] if self._prepared else []
-        return bus_args(self.listen, self.curve, {"run-id": str(self.run_id), "symbols": ",".join(symbols)})
-
-    def _publish_run_info(self, run_dir: Path, eps: Any) -> None:
-        rundir.write_run_info(rundir.new_run_info(
-            run_dir, run_id=str(self.run_id), runs_db=str(Path(self.db_path).absolute()),
-            endpoints=str(run_dir / "endpoints.json"), bus={"members": eps.members, "control": eps.control, "tap": eps.tap},
-            symbols=list(self._prepared[3] if self._prepared else []),
-            strategies=list(self.strategy_ids), listen=eps.members if self.listen else None,
-            access_key=eps.curve_key_file, expect_attach=self.expect_attach, on_attach_loss=self.on_attach_loss,
-        ))
-
-    def _start_child(
-        self,
-        run_dir: Path,
-        name: str,
-        role: str,
-        cls: type,
-        init: dict[str, Any],
-        extra: list[str],
-    ) -> Child:
-        """Spawn one component process (it joins the bus by itself: see _wait_joined)."""
-        self._check_cancel()
-        spec = dict(class_spec(cls), init=init)
-        args = [
-            "-m", "components.runtime", "--run-dir", str(run_dir), "--name", name, "--role", role,
-            "--spec", json.dumps(spec), "--barrier-timeout", str(self.barrier_timeout), *extra,
-        ]
-        return processes.spawn(name, role, args)
-
-    def _window(self, total_bars: int, symbols: int) -> int:
-        """The configured window, but at least ~20 barriers in a run (never below 16 timestamps)."""
-        timestamps = total_bars // max(1, symbols)
-        return max(1, min(self.window, max(16, timestamps // 20)))
-
-    def _wait_joined(self, control: Any, children: list[Child], also_alive: Sequence[Child] = ()) -> None:
-        """Until every child is a bus member; a child that exits first (or one of `also_alive`,
-        which does not join yet), or start_timeout, fails."""
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            members = control.members()
-            waiting = [c for c in children if c.name not in members]
-            for child in [*waiting, *also_alive]:
-                if child.proc.poll() is not None:
-                    raise _ChildFailed(child)
-            if not waiting:
-                return
-            if time.monotonic() > deadline:
-                names = ", ".join(c.name for c in waiting)
-                raise _ChildFailed(waiting[0], f"{names} did not join the bus within {self.start_timeout:g} s")
-            self._check_cancel()
-            time.sleep(0.01)
-
-    def _supervise(self, run_dir: Path, control: Any, children: list[Child], feed: Child,
-                   bus_proc: Any) -> tuple[str, str | None]:
-        progress_path = run_dir / "progress.json"
-        while True:
-            self._check_cancel()
-            if bus_proc.poll() is not None:  # (with the broker it hosts: bus/hosted.py)
-                return "failed", f"the bus process exited with status {bus_proc.returncode}"
-            for child in children:
-                if child.proc.poll() is None:
-                    continue
-                if child is feed and child.proc.returncode == 0:
-                    self._report_progress(progress_path)
-                    return "completed", None
-                try:
-                    control.fail(f"{child.exit_reason()}")
-                except Exception:
-                    pass
-                lost = self._attach.lost_reason(control) if self._attach is not None else None
-                return "failed", lost or child.exit_reason()  # a lost attacher is the cause, not the symptom
-            if self._attach is not None:
-                self._attach.poll(control)  # records attach/detach/loss in the run's config
-            self._report_progress(progress_path)
-            time.sleep(0.05)
-
-    def _report_progress(self, path: Path) -> None:
-        if self.progress is None:
-            return
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return
-        self.progress(int(data["bars_sent"]), int(data["bars_total"]), float(data["elapsed_s"]))
-
-    def _shutdown(self, control: Any, children: list[Child]) -> None:
-        """Reverse dependency order: the datafeed; the strategies, attached ones included (what
-        they send from on_stop still reaches the broker and the recorder); the broker; the
-        recorder (which records everything sent before it stops, and flushes)."""
-        ranks = {"datafeed": 0, "broker": 2, "recorder": 3}
-        tiers: dict[int, list[Child]] = {}
-        for child in children:
-            tiers.setdefault(ranks.get(child.name, 1), []).append(child)
-        try:
-            for rank in range(4):
-                if rank == 1 and self._attach is not None and control is not None:
-                    self._attach.stop_all(control, self.stop_timeout)
-                if rank == 2 and self.broker_in_bus and control is not None:
-                    try:
-                        control.stop_member("broker")  # hosted by the bus: stops (and leaves) at once
-                    except Exception:
-                        pass
-                # The datafeed's graceful stop is SIGTERM (it may not even be a member yet: it
-                # waits for the go file); the others are asked through the bus.
-                request = (lambda n: control.stop_member(n)) if control is not None and rank > 0 else None
-                processes.stop_children(tiers.get(rank, []), request, self.stop_timeout)
-        finally:
-            processes.kill_all(children)
-
-    def _explain(self, run_dir: Path, children: list[Child], error: str | None) -> str | None:
-        """The most telling reason: a component's traceback beats an exit status beats a symptom."""
-        errors_dir = run_dir / "errors"
-        reports = {}
-        if errors_dir.is_dir():
-            for f in sorted(errors_dir.glob("*.txt")):
-                reports[f.stem] = f.read_text()
-        for name, text in reports.items():
-            if name != "datafeed" and "Traceback" in text:
-                return f"{name} raised an exception:\n{text}"
-            if text.startswith(f"{name} hung:"):  # e.g. the broker, hosted by the bus (bus/hosted.py)
-                return text
-        stall = reports.get("datafeed", "").strip().splitlines()[-1:]
-        if stall and stall[0].startswith("IdleTimeout:"):  # a hung member: the bus names it
-            return f"the run stalled: {stall[0].removeprefix('IdleTimeout:').strip()}"
-        if error and ("killed by" in error or "exited with" in error or "did not join" in error):
-            return error
-        if reports:
-            name, text = next(iter(reports.items()))
-            return f"{error}\n{name}: {text}" if error else f"{name}: {text}"
-        return error
-
-
-class _ChildFailed(Exception):
-    def __init__(self, child: Child, reason: str | None = None) -> None:
-        super().__init__(reason or child.exit_reason() or f"{child.name} failed")
+            try:
+                recorder.stop()  # (once more after dispatcher.stop: it flushes only what is new)
+            except Exception as exc:  # noqa: BLE001 - the recorder's own failure
+                if outcome.failure is None:
+                    outcome = Outcome("failed", FailureRecord.now(
+                        ORCHESTRATOR, getattr(exc, "failure_kind", RC.EXCEPTION), "recorder",
+                        f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        if outcome.status == "completed":
+            problem = confirm.check(recorder.confirmation(), self.db_path, str(self.run_id))
+            if problem:
+                return Outcome("failed", FailureRecord.now(ORCHESTRATOR, RC.STORAGE, "recorder", problem))
+        return outcome
 
 
 class _signals_to:

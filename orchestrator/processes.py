@@ -95,27 +95,46 @@ def stop_child(child: Child, request: Callable[[], None] | None, timeout: float)
     return "killed"
 
 
+def is_stopped(pid: int) -> bool:
+    """Whether the process is stopped (SIGSTOP, a debugger): it can act on no request or SIGTERM."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] in (["T"], ["t"])
+
+
 def stop_children(children: Sequence[Child], request: Callable[[str], None] | None, timeout: float) -> list[str]:
     """Stop several at once: every graceful request first (bounded by `timeout` in all), then
     SIGTERM to those still running (they get TERM_GRACE_S more: a process that ignored the
     request is stuck, not slow; without a request SIGTERM is the graceful way and gets `timeout`),
-    then SIGKILL. Says, per child, which worked."""
+    then SIGKILL. A stopped process (it can act on neither) is killed at once, and one the request
+    cannot reach (no longer a bus member) goes straight to SIGTERM. Says, per child, which worked."""
     running = [c for c in children if c.proc.poll() is None]
     out: dict[int, str] = {id(c): "exited" for c in children if c not in running}
+    for child in running:
+        if is_stopped(child.pid):
+            child.proc.kill()
+            wait_exit(child, timeout)
+            out[id(child)] = "killed"
+    asked = []
     if request is not None:
         for child in running:
+            if id(child) in out:
+                continue
             try:
                 request(child.name)
+                asked.append(child)
             except Exception:
                 pass
         deadline = time.monotonic() + timeout
-        for child in running:
+        for child in asked:
             if wait_exit(child, deadline - time.monotonic()):
                 out[id(child)] = "stopped"
     left = [c for c in running if id(c) not in out]
     for child in left:
         child.proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + (min(timeout, TERM_GRACE_S) if request is not None else timeout)
+    deadline = time.monotonic() + (min(timeout, TERM_GRACE_S) if asked or request is not None else timeout)
     for child in left:
         if wait_exit(child, deadline - time.monotonic()):
             out[id(child)] = "terminated"

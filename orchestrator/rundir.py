@@ -2,8 +2,8 @@
 
 Why a fixed root: `tickbus ps`, `attach` and `monitor` must find the live runs of this user
 without being told. Each run gets a short private (0700) directory under the root - ipc socket
-paths must stay below ~100 bytes - holding endpoints.json (the bus), progress.json (the
-datafeed), access.key (CURVE) and run.json (written here: who runs it and where to record).
+paths must stay below ~100 bytes - holding the files of the run contract (bus/run_contract.py),
+among them run.json, written here: who runs it and where to record.
 
 Root: $TICKBUS_RUN_ROOT if set (tests isolate themselves with it), else
 $XDG_RUNTIME_DIR/tickbus, else /tmp/tickbus-<uid>. A root not owned by us, or open to others,
@@ -24,9 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bus.registry import pid_exited, proc_start_time
-
-RUN_FILE = "run.json"
-PROGRESS_FILE = "progress.json"
+from bus.run_contract import PROGRESS_FILE, RUN_FILE, write_atomic
 STALE_EMPTY_S = 60.0  # a run dir without run.json this old, whose creator is gone, is debris
 
 
@@ -107,12 +105,7 @@ class RunInfo:
 
 def write_run_info(info: RunInfo) -> None:
     """Atomic (temp file + rename), so ps never reads half a file."""
-    path = info.dir / RUN_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".run-", suffix=".tmp", dir=info.dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(asdict(info), fh, indent=1)
-        fh.write("\n")
-    os.replace(tmp, path)
+    write_atomic(info.dir / RUN_FILE, json.dumps(asdict(info), indent=1) + "\n")
 
 
 def new_run_info(run_dir: Path, **fields: Any) -> RunInfo:

@@ -6,29 +6,45 @@ Rows are buffered and written in one transaction when 20,000 are waiting, at lea
 of wall time, and at stop, so a crash loses at most about a second of events. (Fewer, larger
 transactions cost less CPU per row: each commit rewrites the partly filled table and index pages.)
 The run id is a literal in each table's INSERT, so a row is the record itself, not a new tuple.
+
+The database must stay the file the run started in: before every write the recorder checks that
+its path still names that file (not deleted, not replaced), and a database that fails under it
+(read-only, full, locked past its timeout) ends it with a StorageError, a failure of kind
+`storage` (bus/run_contract.py). Once stopped it confirms what it stored (recorder/confirm.py).
+A recorder whose orchestrator died (it is then stopped by the parent-death signal) marks the
+run `failed` itself, after its last write: a run row never stays `running` with nobody running it.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 import time
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import msgpack
 
+from bus import run_contract as RC
+from bus.server import PARENT_PID_ENV
 from components import codec
 from components import events as ev
 from components.component import Component
-from recorder import runsdb, tables
+from recorder import confirm, runsdb, tables
 from recorder.jsonfast import indicators_json
 
 BATCH_SIZE = 20_000
 # What a row's values can make SQLite refuse (not I/O errors: those end the recorder, loudly).
 _UNSTORABLE = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError, OverflowError, TypeError, ValueError)
 FLUSH_INTERVAL_S = 1.0
+
+
+class StorageError(Exception):
+    """The runs database failed under the recorder (a failure of kind `storage`)."""
+
+    failure_kind = RC.STORAGE
 
 
 class _Table:
@@ -61,6 +77,7 @@ class RunRecorder(Component):
         self._tables = {cls.__name__: _Table(cls, self.run_id) for cls in tables.TABLES}
         self._buffered = 0
         self._last_flush = time.monotonic()
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the runs database
         self.recorded = 0
         self.malformed = 0
 
@@ -71,6 +88,7 @@ class RunRecorder(Component):
 
     def start(self) -> None:
         self._conn = runsdb.connect(Path(self.db_path), create=False)
+        self._identity = confirm.file_identity(self.db_path)
         row = self._conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (self.run_id,)).fetchone()
         if row is None:
             raise ValueError(f"{self.db_path}: run {self.run_id!r} is not registered")
@@ -121,11 +139,23 @@ class RunRecorder(Component):
         if self._buffered and time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
             self.flush()
 
+    def _check_file(self) -> None:
+        """The path must still name the file the run started in."""
+        try:
+            identity = confirm.file_identity(self.db_path)
+        except OSError:
+            raise StorageError(f"{self.db_path} was deleted during the run: "
+                               f"{self.recorded:,} events written to it are lost") from None
+        if identity != self._identity:
+            raise StorageError(f"{self.db_path} was replaced during the run: "
+                               f"{self.recorded:,} events went to the file it replaced") from None
+
     def flush(self) -> None:
         self._last_flush = time.monotonic()
         if not self._buffered or self._conn is None:
             return
         conn = self._conn
+        self._check_file()
         full = [t for t in self._tables.values() if t.rows]
         try:
             with conn:
@@ -134,6 +164,8 @@ class RunRecorder(Component):
                     conn.executemany(table.sql, table.rows)
         except _UNSTORABLE:  # rolled back: one row SQLite cannot store must not cost the others
             self._store_row_by_row(full)
+        except sqlite3.Error as exc:  # disk full, read-only, locked past the busy timeout
+            raise StorageError(f"{self.db_path}: cannot write the run's events: {exc}") from None
         else:
             self.recorded += self._buffered
         for table in full:
@@ -157,7 +189,30 @@ class RunRecorder(Component):
                         print(f"recorder: dropped a {table.name} row: {exc}", file=sys.stderr)
 
     def stop(self) -> None:
-        self.flush()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        try:
+            self.flush()
+            if self._conn is not None and _orchestrator_gone():
+                self._mark_abandoned()
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def confirmation(self) -> dict[str, Any] | None:
+        if self._identity is None:
+            return None
+        return confirm.confirmation(self.run_id, self.db_path, self._identity, self.recorded)
+
+    def _mark_abandoned(self) -> None:
+        assert self._conn is not None
+        with self._conn:
+            self._conn.execute(
+                "UPDATE runs SET status = 'failed', ts_end = ?, error = ? WHERE run_id = ? AND status = 'running'",
+                (time.time_ns(), f"the orchestrator (pid {os.environ.get(PARENT_PID_ENV)}) ended before the run did; "
+                                 f"the recorder stored the {self.recorded:,} events it had", self.run_id))
+
+
+def _orchestrator_gone() -> bool:
+    """Whether this process's orchestrator (the parent that spawned it) has died."""
+    parent = os.environ.get(PARENT_PID_ENV)
+    return bool(parent and parent.isdigit() and os.getppid() != int(parent))

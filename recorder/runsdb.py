@@ -110,13 +110,34 @@ def create_run(
     raise RunsDbError("could not allocate a run id")
 
 
-def finish_run(conn: sqlite3.Connection, run_id: str, status: str, error: str | None = None) -> None:
+def finish_run(conn: sqlite3.Connection, run_id: str, status: str, error: str | None = None,
+               failure: dict[str, Any] | None = None) -> None:
+    """The run's final status; `failure` (its root cause, bus/run_contract.py) goes into metadata.
+    RunsDbError if the file holds no such run (it was replaced during the run)."""
     if status not in STATUSES:
         raise ValueError(f"unknown run status {status!r}")
-    conn.execute(
-        "UPDATE runs SET status = ?, ts_end = ?, error = ? WHERE run_id = ?",
-        (status, time.time_ns(), error, run_id),
-    )
+    with conn:
+        row = conn.execute("SELECT metadata FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunsDbError(f"no run {run_id!r} in this runs database (was the file replaced during the run?)")
+        metadata = json.loads(row[0]) if row[0] else {}
+        if failure is not None:
+            metadata["failure"] = failure
+        conn.execute(
+            "UPDATE runs SET status = ?, ts_end = ?, error = ?, metadata = ? WHERE run_id = ?",
+            (status, time.time_ns(), error, json.dumps(metadata) if metadata else None, run_id),
+        )
+
+
+def count_events(conn: sqlite3.Connection, run_id: str) -> tuple[int, int, int]:
+    """(bars, all events, fills) recorded for a run."""
+    from recorder.tables import TABLES
+
+    counts = {
+        t: conn.execute(f"SELECT COUNT(*) FROM {t} WHERE run_id = ?", (run_id,)).fetchone()[0]
+        for t in TABLES.values()
+    }
+    return counts["bars"], sum(counts.values()), counts["fills"]
 
 
 def update_config(conn: sqlite3.Connection, run_id: str, update: dict[str, Any]) -> None:

@@ -64,11 +64,13 @@ def test_expect_attach_records_the_same_fills_as_a_direct_run(cli: Cli, run_root
 @pytest.mark.timeout(90)
 def test_mid_run_attach_detach_and_a_dropped_loss(cli: Cli, run_root: Path, secmaster: Path, tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
+    hold = tmp_path / "go-on"  # the run waits at Slow's 200th bar until the attachers joined
     run = cli.start("run", "--secmaster", str(secmaster), "--runs-db", str(db), "--json",
-                    "--strategy", f"{STRATEGIES}:Slow", "--param", "sleep_ms=3",
+                    "--strategy", f"{STRATEGIES}:Slow", "--param", "sleep_ms=3", "--param", f"hold_file={hold}",
+                    "--param", "hold_at=200",
                     "--strategy", "SMACrossover", "--param", "fast_period=5", "--param", "slow_period=10")
     info, = wait_live(1)
-    wait_for("the replay to start", lambda: market_messages(info) > 10)
+    wait_for("the replay to start", lambda: market_messages(info) > 0)
     follow = cli.start("monitor", "--follow", "FillEvent")
     stays = cli.start("attach", "--strategy", "SMACrossover", "--param", "fast_period=6", "--param", "slow_period=12", "--json")
     leaves = cli.start("attach", "--strategy", "RSIMeanReversion", "--json")
@@ -83,6 +85,7 @@ def test_mid_run_attach_detach_and_a_dropped_loss(cli: Cli, run_root: Path, secm
     assert "+RSI-Mean-Reversion" in cli.run("ps").stdout
     # the datafeed runs up to a window ahead of the slowest strategy: bars reach the new members
     # from its next timestamp on
+    hold.touch()
     wait_for("bars for the attached strategies", lambda: all(
         m.get("delivered", 0) > 0 and m.get("acknowledged", 0) > 0 for n, m in members(info).items() if n in ("RSI-Mean-Reversion", dropped)) or None)
     leaves.send_signal(signal.SIGINT)
@@ -131,16 +134,19 @@ def test_mid_run_attach_detach_and_a_dropped_loss(cli: Cli, run_root: Path, secm
 @pytest.mark.timeout(60)
 def test_a_killed_attacher_fails_the_run_naming_it(cli: Cli, run_root: Path, secmaster: Path, tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
+    hold = tmp_path / "go-on"  # the run waits at Slow's 100th bar until the attacher is killed
     run = cli.start("run", "--secmaster", str(secmaster), "--runs-db", str(db), "--json",
-                    "--strategy", f"{STRATEGIES}:Slow", "--param", "sleep_ms=3")
+                    "--strategy", f"{STRATEGIES}:Slow", "--param", "sleep_ms=3", "--param", f"hold_file={hold}")
     info, = wait_live(1)
     attacher = cli.start("attach", "--strategy", "RSIMeanReversion")
     wait_for("the attacher to join", lambda: "RSI-Mean-Reversion" in members(info))
     os.kill(attacher.pid, signal.SIGKILL)
     started = time.monotonic()
+    hold.touch()
     result = last_json(finish(run, 30)[1])
     assert time.monotonic() - started < 15
-    assert result["status"] == "failed" and "attached strategy 'RSI-Mean-Reversion' was lost" in result["error"]
+    assert result["status"] == "failed"
+    assert (result["failure"]["kind"], result["failure"]["member"]) == ("lost", "RSI-Mean-Reversion"), result
     assert 0 < result["bars"] < 1200
     status, error = query(db, "SELECT status, error FROM runs WHERE run_id = ?", result["run_id"])[0]
     assert status == "failed" and "RSI-Mean-Reversion" in error

@@ -1,14 +1,13 @@
 """A bus process hosting one test member (bus/hosted.py), run as `python hosted_echo.py <bus args>`.
 
 The member "echo" takes "ping." deliveries and publishes each payload again on "pong."; a payload
-b"boom" makes it raise (its traceback goes to RUN_DIR/echo-failed.txt); when stopped it publishes
-"bye." once.
+b"boom" makes it raise (the bus records the failure, bus/run_contract.py); when stopped it
+publishes "bye." once.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from bus.__main__ import main
 from bus.hosted import HostLink
@@ -16,9 +15,6 @@ from bus.hosted import HostLink
 
 class Echo:
     name = "echo"
-
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
 
     def prefixes(self) -> list[str]:
         return ["ping."]
@@ -39,11 +35,6 @@ class Echo:
     def stop(self, link: HostLink) -> None:
         link.publish("bye.", b"")
 
-    def failed(self, text: str) -> None:
-        (self.run_dir / "echo-failed.txt").write_text(text)
-
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    run_dir = Path(args[args.index("--run-dir") + 1])
-    sys.exit(main(args, hosted=[Echo(run_dir)]))
+    sys.exit(main(sys.argv[1:], hosted=[Echo()]))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bus import BusClient, ControlClient, IdleTimeout, MemberLost, spawn_bus_process, wait_bus_ready
+from bus.run_contract import read_failures
 
 HERE = Path(__file__).resolve().parent
 
@@ -85,6 +86,8 @@ def test_a_hosted_member_that_raises_fails_every_wait_naming_it(hosted_bus: Path
             driver.wait_until_idle(30.0)
         assert time.monotonic() - t0 < 5.0
         assert "echo blew up on purpose" in str(err.value)
-        assert "echo blew up on purpose" in (hosted_bus / "echo-failed.txt").read_text()
+        (record,) = read_failures(hosted_bus)  # the bus's failure record names it, with the traceback
+        assert (record.process, record.kind, record.member) == ("bus", "exception", "echo")
+        assert "echo blew up on purpose" in (record.traceback or "")
         stats = driver.stats()
         assert "echo" not in stats["members"] and "echo" in stats["failed"]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from exerciser import KILL_AT, HangsInBroker, RaisesInBroker
@@ -27,6 +28,18 @@ def _run_row(db: Path, run_id: str) -> tuple[str, str | None]:
     return row
 
 
+def _recorded_failure(db: Path, run_id: str) -> dict[str, Any]:
+    conn = sqlite3.connect(db)
+    (metadata,) = conn.execute("SELECT metadata FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    conn.close()
+    return json.loads(metadata)["failure"]
+
+
+def _cause(result: Any) -> tuple[str, str | None]:
+    assert result.failure is not None, result
+    return result.failure.kind, result.failure.member
+
+
 def test_strategy_exception_fails_the_run_with_its_traceback(secmaster: Path, tmp_path: Path) -> None:
     runs_db = tmp_path / "runs.db"
     strategies = [resolve(f"{EXERCISER}:RaisesOnBar"), with_parameters(resolve("SMACrossover"), {"fast_period": "5", "slow_period": "10"}, None)]
@@ -34,10 +47,11 @@ def test_strategy_exception_fails_the_run_with_its_traceback(secmaster: Path, tm
     started = time.monotonic()
     result = orch.run()
     assert time.monotonic() - started < 30
-    assert result.status == "failed"
-    assert "RaisesOnBar" in result.error and "strategy blew up on purpose" in result.error and "Traceback" in result.error
+    assert result.status == "failed" and _cause(result) == ("exception", "RaisesOnBar")
+    assert "strategy blew up on purpose" in result.failure.traceback
     status, error = _run_row(runs_db, result.run_id)
     assert status == "failed" and "strategy blew up on purpose" in error
+    assert _recorded_failure(runs_db, result.run_id)["member"] == "RaisesOnBar"
     # everything up to the fault is recorded: the 20 bars it saw (5 timestamps x 4 symbols)
     conn = sqlite3.connect(runs_db)
     assert conn.execute("SELECT COUNT(*) FROM bars WHERE run_id=?", (result.run_id,)).fetchone()[0] >= 20
@@ -47,7 +61,8 @@ def test_strategy_exception_fails_the_run_with_its_traceback(secmaster: Path, tm
 
 def test_strategy_exception_in_process_also_fails(secmaster: Path, tmp_path: Path) -> None:
     result = make_orchestrator(secmaster, tmp_path / "runs.db", [resolve(f"{EXERCISER}:RaisesOnBar")], in_process=True).run()
-    assert result.status == "failed" and "strategy blew up on purpose" in result.error
+    assert result.status == "failed" and _cause(result) == ("exception", "RaisesOnBar")
+    assert "strategy blew up on purpose" in result.failure.traceback
 
 
 def test_sigkilled_component_fails_the_run_naming_it(secmaster: Path, tmp_path: Path) -> None:
@@ -56,8 +71,8 @@ def test_sigkilled_component_fails_the_run_naming_it(secmaster: Path, tmp_path: 
     started = time.monotonic()
     result = orch.run()
     assert time.monotonic() - started < 30
-    assert result.status == "failed"
-    assert "KillsItself" in result.error and "SIGKILL" in result.error
+    assert result.status == "failed" and _cause(result) == ("killed", "KillsItself")
+    assert "SIGKILL" in result.failure.detail
     conn = sqlite3.connect(runs_db)
     # what it published is recorded; what it had not yet published (at most PUBLISH_EVERY events
     # and the message in hand) died with it
@@ -74,8 +89,8 @@ def test_strategy_hung_mid_run_fails_the_run_as_stalled_naming_it(secmaster: Pat
     started = time.monotonic()
     result = orch.run()
     took = time.monotonic() - started
-    assert result.status == "failed"
-    assert "stalled" in result.error and "no progress for 2 s" in result.error and "HangsOnBar=" in result.error, result.error
+    assert result.status == "failed" and _cause(result) == ("stalled", "HangsOnBar"), result.failure
+    assert "no progress for 2 s" in result.failure.detail
     assert took < 2.0 + 2.0 + 1.0 + 10.0, f"took {took:.1f} s"  # stall bound + stop + SIGTERM grace + slack
     conn = sqlite3.connect(runs_db)  # what it published before hanging is recorded (not what it held)
     recorded = conn.execute("SELECT COUNT(*) FROM bars_processed WHERE run_id=? AND strategy_id='HangsOnBar'",
@@ -92,8 +107,8 @@ def test_broker_exception_fails_the_run_with_its_traceback(secmaster: Path, tmp_
     started = time.monotonic()
     result = orch.run()
     assert time.monotonic() - started < 30
-    assert result.status == "failed"
-    assert "broker raised an exception" in result.error and "broker blew up on purpose" in result.error, result.error
+    assert result.status == "failed" and _cause(result) == ("exception", "broker"), result.failure
+    assert "broker blew up on purpose" in result.failure.traceback
     assert _run_row(runs_db, result.run_id)[0] == "failed"
     conn = sqlite3.connect(runs_db)
     assert conn.execute("SELECT COUNT(*) FROM bars WHERE run_id=?", (result.run_id,)).fetchone()[0] > 0
@@ -109,9 +124,9 @@ def test_hung_broker_fails_the_run_naming_it(secmaster: Path, tmp_path: Path, br
     took = time.monotonic() - started
     assert result.status == "failed"
     if broker_in_bus:  # it blocks the bus loop: the bus's watchdog ends the process, with the stack
-        assert result.error.startswith("broker hung:") and "time.sleep(600)" in result.error, result.error
+        assert _cause(result) == ("hung", "broker") and "time.sleep(600)" in result.failure.traceback, result.failure
     else:  # heartbeats still flow: the datafeed's barrier sees no progress
-        assert "stalled" in result.error and "broker=" in result.error, result.error
+        assert _cause(result) == ("stalled", "broker"), result.failure
     assert took < 25, f"took {took:.1f} s"
     assert processes_mentioning(str(orch.run_dir)) == []
 
@@ -147,7 +162,7 @@ def test_sigterm_to_the_orchestrator_cancels_the_run_and_stops_every_process(sec
             proc.wait()
     assert proc.returncode != 0
     summary = json.loads(out.strip().splitlines()[-1])
-    assert summary["status"] == "cancelled"
+    assert summary["status"] == "cancelled" and summary["failure"]["kind"] == "cancelled"
     assert "SIGTERM" in summary["error"]
     assert _run_row(runs_db, summary["run_id"])[0] == "cancelled"
     assert 0 < summary["bars"] < 1200
@@ -198,7 +213,8 @@ def test_a_component_that_never_joins_fails_the_run_within_start_timeout(secmast
     started = time.monotonic()
     result = orch.run()
     assert time.monotonic() - started < 20  # 3 s to join, then stop request, SIGTERM, SIGKILL: 1 s each
-    assert result.status == "failed" and "HangsAtSetup did not join the bus within 3 s" in result.error
+    assert result.status == "failed" and _cause(result) == ("start", "HangsAtSetup")
+    assert "did not join the bus within 3 s" in result.failure.detail
     assert processes_mentioning(str(orch.run_dir)) == []
 
 
@@ -206,6 +222,83 @@ def test_a_component_that_fails_before_joining_is_named_with_its_traceback(secma
     strategies = [resolve(f"{EXERCISER}:FailsAtSetup"), resolve("SMACrossover")]
     orch = make_orchestrator(secmaster, tmp_path / "runs.db", strategies)
     result = orch.run()
-    assert result.status == "failed"
-    assert "FailsAtSetup" in result.error and "setup failed on purpose" in result.error
+    assert result.status == "failed" and _cause(result) == ("exception", "FailsAtSetup")
+    assert "setup failed on purpose" in result.failure.traceback
     assert processes_mentioning(str(orch.run_dir)) == []
+
+
+# --- the right culprit, named fast (failure records: bus/run_contract.py) -----------------------
+
+
+class _Background:
+    """orch.run() in a thread, so the test can hurt its processes meanwhile."""
+
+    def __init__(self, orch: Any) -> None:
+        import threading
+
+        self.orch = orch
+        self.result: Any = None
+        self.ended_at = 0.0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.result = self.orch.run()
+        self.ended_at = time.time()
+
+    def child(self, name: str) -> Any:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            run = self.orch.process_run
+            progress = run is not None and (run.run_dir / "progress.json").exists()
+            if progress:
+                return next(c for c in run.children if c.name == name)
+            time.sleep(0.02)
+        raise AssertionError("the replay did not start")
+
+    def wait(self) -> Any:
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the run did not end"
+        return self.result
+
+
+def _slow_run(secmaster: Path, tmp_path: Path) -> Any:
+    slow = with_parameters(resolve(f"{EXERCISER}:Slow"), {"sleep_ms": "5"}, None)
+    return make_orchestrator(secmaster, tmp_path / "runs.db", [slow, resolve("SMACrossover")])
+
+
+@pytest.mark.parametrize("victim", ["Slow", "recorder"])
+def test_a_frozen_member_is_named_and_ends_the_run_within_2_s_of_its_loss(secmaster: Path, tmp_path: Path,
+                                                                          victim: str) -> None:
+    """SIGSTOP: heartbeats stop, the bus loses it (1 s) and records it; the frozen process is
+    killed, not waited for; the datafeed that ended because of it is not blamed."""
+    run = _Background(_slow_run(secmaster, tmp_path))
+    os.kill(run.child(victim).pid, signal.SIGSTOP)
+    result = run.wait()
+    assert result.status == "failed" and _cause(result) == ("lost", victim), result.failure
+    assert "no heartbeat" in result.failure.detail
+    assert run.ended_at - result.failure.time < 2.0, f"ended {run.ended_at - result.failure.time:.1f} s after the loss"
+    assert processes_mentioning(str(run.orch.run_dir)) == []
+
+
+def test_a_killed_bus_is_named_and_ends_the_run_within_2_s(secmaster: Path, tmp_path: Path) -> None:
+    run = _Background(_slow_run(secmaster, tmp_path))
+    run.child("Slow")
+    os.kill(run.orch.process_run.bus_proc.pid, signal.SIGKILL)
+    killed = time.time()
+    result = run.wait()
+    assert result.status == "failed" and _cause(result) == ("killed", "bus"), result.failure
+    assert run.ended_at - killed < 2.0 + 1.0, f"ended {run.ended_at - killed:.1f} s after the kill"
+    assert processes_mentioning(str(run.orch.run_dir)) == []
+
+
+def test_an_external_fail_request_is_the_cause_not_the_datafeed(secmaster: Path, tmp_path: Path) -> None:
+    from bus import ControlClient
+
+    run = _Background(_slow_run(secmaster, tmp_path))
+    run.child("Slow")
+    with ControlClient(run.orch.run_dir, timeout=2.0) as control:
+        control.fail("operator pulled the plug")
+    result = run.wait()
+    assert result.status == "failed" and _cause(result) == ("requested", None), result.failure
+    assert result.failure.detail == "operator pulled the plug"
