@@ -32,7 +32,8 @@ differing fill is accepted if the SMAs are exactly equal (checked with decimal.D
 two-decimal closes) at its decisive bar t-1 or at the bar t-2 before it (the bars whose
 comparisons decided the order); such differences are counted ("tie diffs") and listed, anything
 else is a mismatch. tickbus's moving averages are exact (components/indicators/exact.py), so the
-tickbus engines must match the reference fill for fill: a tie difference of theirs is a mismatch. The barrier columns (rounds/s, round latency p50/p99) come from the `barrier` object
+tickbus engines must match the reference fill for fill: a tie difference of theirs is a mismatch.
+The barrier columns (rounds/s, round latency p50/p99) come from the `barrier` object
 of `tickbus run --json` when the run reports one ("-" otherwise): the datafeed's idle barrier,
 one every Orchestrator.window timestamps (between two, each strategy synchronises with the
 broker only while it has orders working: README, Performance).

@@ -12,9 +12,10 @@ at most 9 decimals and |x| < 2**23 (8,388,608) that is exactly the integer the d
 Any float with at most 9 decimals in that range (a price parsed from text, say) is read as that
 decimal the same way. A window keeps the sum of these integers exactly (and of their squares, for
 a variance), rolled forward by one addition and one subtraction per bar: nothing drifts and
-nothing is ever resynced. A mean or variance is the exact quotient rounded once (Python's int / int
-true division rounds correctly), so it does not depend on the order of any summation, and two
-windows with equal decimal means give the same float.
+nothing is ever resynced. A mean is the exact quotient rounded once (Python's int / int true
+division rounds correctly), so it does not depend on the order of any summation, and two windows
+with equal decimal means give the same float; rounding is monotonic, so unequal means never swap
+order. A variance is the exact one to within an ulp or two.
 
 Outside the exact path: a finite float with no such P (a computed value, or one of 2**23 and more
 that does not divide back) enters a second exact sum as its own binary value (every finite double
@@ -62,8 +63,8 @@ class ExactWindow:
     `units / divisor`, and the next value can be rolled in by hand (see SimpleMovingAverage).
     """
 
-    __slots__ = ("size", "divisor", "divisor_squared", "squares", "values", "units", "squared", "binary", "binary_squared",
-                 "others", "nonfinite", "ready")
+    __slots__ = ("size", "divisor", "divisor_squared", "squares", "values", "units", "squared", "binary",
+                 "binary_squared", "others", "nonfinite", "ready")
 
     def __init__(self, size: int, squares: bool = False) -> None:
         self.size: int = size

@@ -3,8 +3,8 @@
 The window sum is kept as an exact integer in the secmaster's fixed-point units (1e-9) and the
 value is the correctly rounded float of the exact mean: two SMAs that are equal in decimals are
 the same float, and no value depends on the order of a summation. This applies to any price with
-at most 9 decimals and a magnitude below 2**23 (8,388,608), so to every price a secmaster
-replays; other values still give the correctly rounded mean of the values, on a slower path. A
+at most 9 decimals and a magnitude below 2**23 (8,388,608), so to every secmaster price below that
+magnitude; other values still give the correctly rounded mean of the values, on a slower path. A
 non-finite input (e.g. NaN volume) makes the value NaN/inf, as `sum(window) / period` would, until
 it leaves the window.
 """
