@@ -152,8 +152,8 @@ class ExactWindow:
         return total / (denominator * self.size)
 
     def mean_variance(self) -> tuple[float, float]:
-        """The mean and the population variance of the full window, each correctly rounded (the
-        variance is NaN while a NaN or inf is in the window).
+        """The mean (correctly rounded) and the population variance (to an ulp or two; NaN while a
+        NaN or inf is in the window) of the full window.
 
         The variance is n * sum(x^2) - sum(x)^2 over n^2, in exact integers: no cancellation,
         however high the level.
