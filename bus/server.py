@@ -773,19 +773,19 @@ def _refuse_if_running(ep_file: Path) -> None:
 PARENT_PID_ENV = "TICKBUS_PARENT_PID"
 
 
-def die_with_parent() -> None:
-    """Ask Linux to SIGTERM this process when its parent dies, so no run leaves orphans. A parent
-    that died before this call (while we were starting) is caught by comparing with the pid the
-    spawner put in TICKBUS_PARENT_PID."""
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask Linux to send `sig` to this process when its parent dies, so no run leaves orphans. A
+    parent that died before this call (while we were starting) is caught by comparing with the
+    pid the spawner put in TICKBUS_PARENT_PID."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
     expected = os.environ.get(PARENT_PID_ENV)
     if expected and expected.isdigit() and os.getppid() != int(expected):
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), sig)
 
 
 def child_env(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -24,6 +24,9 @@ class Component:
     #: stores msgpack records as rows without building event objects); in-process it still gets
     #: `on_message`.
     wants_raw: bool = False
+    #: Set by the process runtime before `stop()` when the orchestrator that started the process
+    #: is gone: nobody will finish the run (the recorder then marks it failed itself).
+    orphaned: bool = False
 
     def __init__(self) -> None:
         self._outbox: list[EventBase] = []

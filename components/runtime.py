@@ -41,6 +41,10 @@ PUBLISH_EVERY = 256
 # comes first): at 10 symbols ~7 timestamps cross the bus, and are decoded, as one message.
 FEED_MESSAGE_BARS = 64
 PROGRESS_EVERY_S = 0.25
+# The parent-death signal of a component process: it stops gracefully, knowing the orchestrator
+# is gone (so nobody will finish the run). A signal of its own, because a SIGKILLed
+# orchestrator's other threads may keep its pid alive for a moment after it is sent.
+ORPHAN_SIGNAL = signal.SIGHUP
 
 
 class Stopped(Exception):
@@ -48,17 +52,21 @@ class Stopped(Exception):
 
 
 class _Stop:
-    """Set by SIGTERM/SIGINT; the loops check it at least every TICK_S."""
+    """Set by SIGTERM/SIGINT, or by ORPHAN_SIGNAL (the parent-death signal: the orchestrator is
+    gone); the loops check it at least every TICK_S."""
 
     requested = False
+    orphaned = False
 
     @classmethod
     def install(cls) -> None:
         def handler(signum: int, frame: Any) -> None:
             cls.requested = True
+            if signum == ORPHAN_SIGNAL:
+                cls.orphaned = True
 
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        for sig in (signal.SIGTERM, signal.SIGINT, ORPHAN_SIGNAL):
+            signal.signal(sig, handler)
 
 
 def publish_outbox(client: Any, component: Component) -> None:
@@ -102,6 +110,7 @@ def serve(
     if trailing:  # what was delivered before the stop is still recorded
         while messages := client.recv(0.0):
             handle(component, client, messages)
+    component.orphaned = _Stop.orphaned
     component.stop()
     publish_outbox(client, component)
 
@@ -332,8 +341,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from bus.server import die_with_parent
 
-    die_with_parent()
     _Stop.install()
+    die_with_parent(ORPHAN_SIGNAL)
     from bus import BusClient, BusError
 
     client = None

@@ -193,7 +193,7 @@ class RunRecorder(Component):
     def stop(self) -> None:
         try:
             self.flush()
-            if self._conn is not None and _orchestrator_gone():
+            if self._conn is not None and self.orphaned:
                 self._mark_abandoned()
         finally:
             if self._conn is not None:
@@ -212,9 +212,3 @@ class RunRecorder(Component):
                 "UPDATE runs SET status = 'failed', ts_end = ?, error = ? WHERE run_id = ? AND status = 'running'",
                 (time.time_ns(), f"the orchestrator (pid {os.environ.get(PARENT_PID_ENV)}) ended before the run did; "
                                  f"the recorder stored the {self.recorded:,} events it had", self.run_id))
-
-
-def _orchestrator_gone() -> bool:
-    """Whether this process's orchestrator (the parent that spawned it) has died."""
-    parent = os.environ.get(PARENT_PID_ENV)
-    return bool(parent and parent.isdigit() and os.getppid() != int(parent))
