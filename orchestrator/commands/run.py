@@ -10,7 +10,6 @@ starts; a bad argument is one line on stderr and exit status 2. Exit 0 only for 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import tomllib
@@ -74,18 +73,12 @@ def register(sub: Any) -> None:
 
 def parse_time(text: str, *, end: bool, what: str) -> int:
     """ISO-8601 to ns since the epoch (naive = UTC); a bare date as --end means its last ns."""
+    from recorder.analysis.timefmt import iso_to_ns
+
     try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text)
-            t = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
-            ns = int(t.timestamp()) * 1_000_000_000
-            return ns + 86_400 * 1_000_000_000 - 1 if end else ns
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return iso_to_ns(text, end=end)
     except ValueError:
         raise UsageError(f"{what} {text!r} is not an ISO-8601 date or datetime") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return int(t.timestamp() * 1_000_000) * 1000
 
 
 def _load_toml(path: str) -> dict[str, Any]:
@@ -194,7 +187,21 @@ def build_orchestrator(s: dict[str, Any], progress: Any = None) -> Any:
         orch.prepare()
     except (ValueError, LookupError, OSError) as exc:
         raise UsageError(str(exc).splitlines()[0]) from None
+    _check_runs_db(orch_attrs["db_path"])
     return orch
+
+
+def _check_runs_db(path: str) -> None:
+    """Open an existing runs database now (upgrading a seed-made one), so a file that cannot be
+    recorded into is one line before anything starts; a missing one is created by the run."""
+    from recorder.runsdb import RunsDbError, connect
+
+    if not Path(path).exists():
+        return
+    try:
+        connect(path, create=False).close()
+    except RunsDbError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _attach_attrs(s: dict[str, Any]) -> dict[str, Any]:

@@ -152,16 +152,17 @@ def _load_bars(conn: sqlite3.Connection, run_id: str, symbols: Codebook, ohlv: b
                 out.get("open"), out.get("high"), out.get("low"), out.get("volume"))
 
 
-def _load_fills(conn: sqlite3.Connection, run_id: str, symbols: Codebook, strategies: Codebook) -> Fills:
+def _load_fills(conn: sqlite3.Connection, info: RunInfo, symbols: Codebook, strategies: Codebook) -> Fills:
+    run_id = info.run_id
     n = conn.execute("SELECT COUNT(*) FROM fills WHERE run_id = ?", (run_id,)).fetchone()[0]
     dtype = np.dtype([("ts", "i8"), ("symbol", "O"), ("strategy", "O"), ("quantity", "f8"), ("price", "f8"), ("commission", "f8")])
     ts, price, comm, qty = (np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n))
     sym, strat = np.empty(n, np.int32), np.empty(n, np.int32)
     cur = conn.execute(
-        "SELECT ts_event_ns, symbol, ifnull(strategy_id, ''),"
+        "SELECT ts_event_ns, symbol, ifnull(strategy_id, ?),"
         " CASE WHEN side = 'BUY' THEN quantity_filled ELSE -quantity_filled END, fill_price, commission"
         " FROM fills WHERE run_id = ? ORDER BY ts_event_ns, id",
-        (run_id,),
+        (info.unattributed, run_id),
     )
     i = 0
     for rows in _chunks(cur):
@@ -184,7 +185,7 @@ def load_run(conn: sqlite3.Connection, run_id: str, *, ohlv: bool = False) -> Ru
     strategies = Codebook(info.strategy_ids)
     with snapshot(conn):
         bars = _load_bars(conn, info.run_id, symbols, ohlv)
-        fills = _load_fills(conn, info.run_id, symbols, strategies)
+        fills = _load_fills(conn, info, symbols, strategies)
     names, remap = symbols.sorted_remap()
     bar_sym = remap[bars.symbol] if len(bars) else bars.symbol
     order = np.lexsort((bars.ts, bar_sym))  # stable: by symbol, then time
