@@ -53,7 +53,7 @@ for i, (fast, slow) in enumerate(a["smas"]):
         "symbols": a["symbols"], "parameters": params, "name": f"SMA {fast}/{slow}"}))
 feed = type("ConfiguredDatafeed", (SimulatedDatafeed,), {
     "db_path": a["secmaster"], "publisher_name": a["publisher"], "dataset": a["dataset"],
-    "symbol_type": "raw_symbol"})
+    "symbol_type": a["symbol_type"]})
 broker = type("Broker", (SimulatedBroker,), {"commission_per_unit": a["commission"]})
 orch_cls = type("ConfiguredOrchestrator", (Orchestrator,), {
     "db_path": a["runs_db"], "start_date": a["start_date"], "end_date": a["end_date"]})
@@ -75,13 +75,14 @@ def seed_run(
     bar_period: str = "MINUTE",
     publisher: str = "tickbus",
     dataset: str = "SAMPLE",
+    symbol_type: str = "raw_symbol",
 ) -> str:
     """Record one backtest with the seed's own orchestrator (its SMA crossover example, one
     strategy per (fast, slow)); returns the seed's run id."""
     args = {
         "secmaster": str(secmaster), "runs_db": str(runs_db), "symbols": symbols, "smas": smas,
         "start_date": start_date, "end_date": end_date, "commission": commission, "bar_period": bar_period,
-        "publisher": publisher, "dataset": dataset,
+        "publisher": publisher, "dataset": dataset, "symbol_type": symbol_type,
     }
     out = subprocess.run([sys.executable, "-c", RUN_SEED, json.dumps(args)], capture_output=True, text=True,
                          timeout=120, cwd=runs_db.parent)
@@ -146,3 +147,13 @@ def seed_dashboard(runs_db: Path, secmaster: Path, presets_db: Path, workdir: Pa
             proc.kill()
             proc.wait()
         log.close()
+
+
+def build_continuous(secmaster: Path, publisher_id: int, root: str) -> int:
+    """The seed's own continuous-contract builder (calendar roll, `ROOT.c.0`); entries made."""
+    code = ("import pathlib, sys; from onesecondtrader.secmaster.continuous import build_continuous_symbology as b;"
+            " print(b(pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], 'c'))")
+    out = subprocess.run([sys.executable, "-c", code, str(secmaster), str(publisher_id), root],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout.strip().splitlines()[-1])

@@ -41,6 +41,11 @@ def add_run_arguments(p: argparse.ArgumentParser, *, strategies: bool = True) ->
     p.add_argument("--symbols", help="comma-separated symbols, or 'all' (default: every instrument of the dataset)")
     p.add_argument("--publisher", help="secmaster publisher (default: the only one)")
     p.add_argument("--dataset", help="secmaster dataset (default: the only one of the publisher)")
+    p.add_argument("--symbol-type", help="the symbology the symbols are in: raw_symbol (default), continuous "
+                                         "(e.g. ES.c.0 built by the seed's tools), ticker, ...")
+    p.add_argument("--bar-period", metavar="PERIOD",
+                   help="SECOND, MINUTE, HOUR or DAY (or 1s, 1m, 1h, 1d): which bars to replay when the data has "
+                        "several (strategies with a bar_period parameter follow it unless given with --param)")
     p.add_argument("--start", help="first bar time, ISO-8601 (date or datetime, UTC)")
     p.add_argument("--end", help="last bar time, ISO-8601 (a date means the whole day)")
     p.add_argument("--commission-per-unit", type=float)
@@ -104,7 +109,7 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
             for st in strategies
         ]
     flags = {k: getattr(args, k.replace("-", "_"), None) for k in (
-        "secmaster", "runs_db", "symbols", "publisher", "dataset", "start", "end",
+        "secmaster", "runs_db", "symbols", "publisher", "dataset", "symbol_type", "bar_period", "start", "end",
         "commission_per_unit", "minimum_commission", "in_process", "transport", "barrier_timeout",
         "expect_attach", "attach_timeout", "on_attach_loss", "listen", "curve", "broker_process")}
     s.update({k: v for k, v in flags.items() if v is not None})
@@ -148,10 +153,13 @@ def build_orchestrator(s: dict[str, Any], progress: Any = None) -> Any:
     elif symbols_arg and symbols_arg != "all":
         symbols = [x.strip() for x in str(symbols_arg).split(",") if x.strip()]
 
+    period = _bar_period(s.get("bar_period"))
     classes = []
     for ref, params in s["strategies"]:
         try:
             cls = strat.resolve(ref)
+            if period is not None and "bar_period" in (getattr(cls, "parameters", None) or {}) and "bar_period" not in params:
+                params = {**params, "bar_period": period.name}  # the strategy follows the data, as in the seed
             classes.append(strat.with_parameters(cls, params, symbols))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
@@ -159,6 +167,10 @@ def build_orchestrator(s: dict[str, Any], progress: Any = None) -> Any:
     feed_attrs: dict[str, Any] = {
         "db_path": str(secmaster), "publisher_name": publisher, "dataset": dataset, "symbols": symbols,
     }
+    if s.get("symbol_type"):
+        feed_attrs["symbol_type"] = str(s["symbol_type"])
+    if period is not None:
+        feed_attrs["bar_period"] = period
     if s.get("start"):
         feed_attrs["start_ts"] = parse_time(str(s["start"]), end=False, what="--start")
     if s.get("end"):
@@ -189,6 +201,21 @@ def build_orchestrator(s: dict[str, Any], progress: Any = None) -> Any:
         raise UsageError(str(exc).splitlines()[0]) from None
     _check_runs_db(orch_attrs["db_path"])
     return orch
+
+
+def _bar_period(value: Any) -> Any:
+    """The BarPeriod a `bar_period` setting names (None when not set), in either spelling."""
+    from components.models import BarPeriod
+    from components.secmaster.csv_import import BAR_PERIODS
+
+    if value in (None, ""):
+        return None
+    text = str(value)
+    found = BAR_PERIODS.get(text.lower()) or BarPeriod.__members__.get(text.upper())
+    if found is None:
+        names = ", ".join(f"{p.name} ({short})" for short, p in BAR_PERIODS.items())
+        raise UsageError(f"bar period {text!r} is not one of {names}")
+    return found
 
 
 def _check_runs_db(path: str) -> None:
