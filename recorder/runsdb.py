@@ -275,3 +275,17 @@ def range_config(start_ns: int | None, end_ns: int | None) -> dict[str, Any]:
         return iso_ns(ns)[:10] if whole else iso_ns(ns)
 
     return {"start_date": text(start_ns, False), "end_date": text(end_ns, True), "start_ns": start_ns, "end_ns": end_ns}
+
+
+def delete_runs(conn: sqlite3.Connection, run_ids: list[str]) -> int:
+    """Delete runs and every row they recorded, in one transaction; how many runs were deleted.
+    (Child rows are deleted explicitly: a seed-made file has no ON DELETE CASCADE.)"""
+    if not run_ids:
+        return 0
+    marks = ", ".join("?" * len(run_ids))
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        for table in _reference():
+            if table != "runs":
+                conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", run_ids)
+        return int(conn.execute(f"DELETE FROM runs WHERE run_id IN ({marks})", run_ids).rowcount)

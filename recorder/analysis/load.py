@@ -10,6 +10,7 @@ snapshot (WAL lets the reader and the recorder work at once).
 from __future__ import annotations
 
 import gc
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -201,3 +202,72 @@ def load_run(conn: sqlite3.Connection, run_id: str, *, ohlv: bool = False) -> Ru
     fills = Fills(fills.ts, remap[fills.symbol] if len(fills) else fills.symbol, fills.strategy,
                   fills.quantity, fills.price, fills.commission)
     return RunData(info, names, strategies.names(), sorted_bars, fills)
+
+
+@dataclass(frozen=True)
+class SymbolBars:
+    """One symbol's bars in time order with every strategy's indicators aligned to them.
+
+    `indicators[(strategy id, name)]` holds the value at each bar (NaN where the strategy
+    recorded none, or recorded something that is not a number)."""
+
+    symbol: str
+    ts: np.ndarray  # int64 ns
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray  # float64 (NaN where none)
+    indicators: dict[tuple[str, str], np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def _number(value: object) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return np.nan
+
+
+def load_symbol_bars(
+    conn: sqlite3.Connection, info: RunInfo, symbol: str, start_ns: int | None = None, end_ns: int | None = None
+) -> SymbolBars:
+    """Bars (`bars`) and indicator values (`bars_processed`) of one symbol of a run, optionally
+    within [start_ns, end_ns]: the one place the dashboard reads these two tables."""
+    lo = -(2**63) if start_ns is None else int(start_ns)
+    hi = 2**63 - 1 if end_ns is None else int(end_ns)
+    dtype = np.dtype([("ts", "i8"), ("open", "f8"), ("high", "f8"), ("low", "f8"), ("close", "f8"), ("volume", "f8")])
+    with snapshot(conn):
+        cur = conn.execute(
+            "SELECT ts_event_ns, open, high, low, close, ifnull(volume, 'nan') FROM bars"
+            " WHERE run_id = ? AND symbol = ? AND ts_event_ns BETWEEN ? AND ? ORDER BY ts_event_ns",
+            (info.run_id, symbol, lo, hi),
+        )
+        parts = [np.fromiter(rows, dtype=dtype, count=len(rows)) for rows in _chunks(cur)]
+        bars = np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+        ts = bars["ts"]
+        indicators: dict[tuple[str, str], np.ndarray] = {}
+        cur = conn.execute(
+            "SELECT ifnull(strategy_id, ?), ts_event_ns, indicators FROM bars_processed"
+            " WHERE run_id = ? AND symbol = ? AND ts_event_ns BETWEEN ? AND ? ORDER BY ts_event_ns",
+            (info.unattributed, info.run_id, symbol, lo, hi),
+        )
+        for rows in _chunks(cur):
+            at = np.searchsorted(ts, np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)))
+            for (strategy, t, text), k in zip(rows, at.tolist()):
+                if k >= len(ts) or ts[k] != t:
+                    continue  # a processed bar without its bar (not recorded): nothing to align to
+                try:
+                    values = json.loads(str(text))
+                except ValueError:
+                    continue
+                if not isinstance(values, dict):
+                    continue
+                for name, value in values.items():
+                    key = (str(strategy), str(name))
+                    series = indicators.get(key)
+                    if series is None:
+                        series = indicators[key] = np.full(len(ts), np.nan)
+                    series[k] = _number(value)
+    return SymbolBars(symbol, ts, bars["open"], bars["high"], bars["low"], bars["close"], bars["volume"], indicators)
