@@ -244,27 +244,20 @@ def _delete_rows(d: Dashboard, run_ids: list[str]) -> int:
     return deleted
 
 
-def _deletable(d: Dashboard, keys: list[str]) -> tuple[list[str], dict[str, str]]:
-    """Run ids that may go now (not this dashboard's, not live), and why others may not."""
-    now: list[str] = []
-    refused: dict[str, str] = {}
+def _statuses(d: Dashboard, keys: list[str]) -> dict[str, tuple[str, str] | None]:
+    """key -> (run id, status in runs.db), or None for a key runs.db does not know."""
+    out: dict[str, tuple[str, str] | None] = {}
     with d.db() as conn:
         for key in keys:
-            try:
-                info = rundata.detail(conn, key)
-            except UnknownRunError:
-                refused[key] = "no such run"
-                continue
-            if info.status == "running":
-                refused[key] = "still running, and not started by this dashboard: stop it first (Ctrl-C where it runs)"
-            else:
-                now.append(info.run_id)
-    return now, refused
+            info, _ = d.info(conn, key)
+            out[key] = (info.run_id, info.status) if info is not None else None
+    return out
 
 
 async def api_delete(request: Request) -> Response:
     """DELETE /api/runs {"run_ids": [...]} (the seed's request): runs this dashboard is running
-    are cancelled and deleted once they end; finished runs are deleted at once."""
+    are cancelled and deleted once they end; finished runs are deleted at once; a run running
+    elsewhere is left alone."""
     d = _dash(request)
     payload, refused = await _json_body(request)
     if refused is not None:
@@ -272,22 +265,27 @@ async def api_delete(request: Request) -> Response:
     keys = payload.get("run_ids") if isinstance(payload, dict) else None
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         return _error('expected {"run_ids": [RUN_ID, ...]}', 400)
+    statuses = await run_in_threadpool(_statuses, d, keys)
     deleted: list[str] = []
     pending: list[str] = []
-    others: list[str] = []
+    problems: dict[str, str] = {}
+    rows: list[str] = []
     for key in keys:
-        job = d.jobs.find(key)
-        if job is None:
-            others.append(key)
-        elif d.jobs.delete(job):
-            deleted.append(key)
+        job, known = d.jobs.find(key), statuses[key]
+        ended = known is not None and known[1] in rundata.FINAL
+        if job is not None:
+            (deleted if d.jobs.delete(job, ended=ended) else pending).append(key)
+        elif known is None:
+            problems[key] = "no such run"
+        elif not ended:
+            problems[key] = "still running, and not started by this dashboard: stop it first (Ctrl-C where it runs)"
         else:
-            pending.append(key)
-    now, problems = await run_in_threadpool(_deletable, d, others)
-    rows = d.jobs.to_delete + now
+            deleted.append(key)
+            rows.append(known[0])
+    rows += d.jobs.to_delete
     d.jobs.to_delete = []
     await run_in_threadpool(_delete_rows, d, rows)
-    return JSONResponse({"deleted": deleted + now, "pending": pending, "refused": problems, "removed": len(deleted + now)})
+    return JSONResponse({"deleted": deleted, "pending": pending, "refused": problems})
 
 
 async def runs_page(request: Request) -> Response:

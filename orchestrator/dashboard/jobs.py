@@ -252,10 +252,11 @@ class JobManager:
         job.save()
         return True
 
-    def delete(self, job: Job) -> bool:
+    def delete(self, job: Job, *, ended: bool = False) -> bool:
         """Forget the job and delete its run; a run still going is cancelled first and deleted
-        once it has ended (True: deleted now)."""
-        if job.state == "done" or (job.state == "queued" and self.cancel(job)):
+        once it has ended (True: deleted now). `ended`: its run is over (its worker may still be
+        on its way out)."""
+        if ended or job.state == "done" or (job.state == "queued" and self.cancel(job)):
             self._delete(job)
             return True
         job.delete_requested = True

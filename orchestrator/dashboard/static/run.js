@@ -164,7 +164,7 @@
     });
     const equity = new EquityView(key);
     const perf = new PerformanceView(key);
-    const chart = new tb.ChartView(key);
+    const chart = (tb.view = new tb.ChartView(key));
     let busy = false;
     // what the results say decides which sections show; the charts follow the recorded data
     async function showResults(live) {
