@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from recorder.analysis import RunAnalysis, analyse_run
-from recorder.analysis.catalog import RunInfo, all_runs, get_run
+from recorder.analysis.catalog import RunInfo, all_runs, count_rows, get_run
 from recorder.analysis.excursions import Excursions, excursions
 from recorder.analysis.load import SymbolBars, load_symbol_bars
 from recorder.analysis.segments import PERIODS, Condition, Segment, SegmentError, around_trades, by_bars, by_period, field_names, where
@@ -106,7 +107,7 @@ def list_runs(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]
 
 
 def recorded_bars(conn: sqlite3.Connection, run_id: str) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM bars WHERE run_id = ?", (run_id,)).fetchone()[0])
+    return count_rows(conn, "bars", run_id)
 
 
 def progress(run_dir: str | None) -> dict[str, Any] | None:
@@ -182,15 +183,25 @@ class RunView:
 
 
 class Analyses:
-    """RunViews of finished runs, last few kept; a running run's is made afresh each time."""
+    """RunViews of finished runs, last few kept. A running run's is made afresh when older than
+    LIVE_S: a page's refresh asks for figures, equity, performance and chart at once, and they
+    share one analysis of what is recorded."""
+
+    LIVE_S = 2.0
 
     def __init__(self, size: int = 4) -> None:
         self.size = size
         self._cache: OrderedDict[str, RunView] = OrderedDict()
+        self._live: dict[str, tuple[float, RunView]] = {}
 
     def get(self, conn: sqlite3.Connection, info: RunInfo) -> RunView:
         if info.status not in FINAL:
-            return RunView(analyse_run(conn, info.run_id, ohlv=True))
+            made, v = self._live.get(info.run_id, (0.0, None))
+            if v is None or time.monotonic() - made > self.LIVE_S:
+                v = RunView(analyse_run(conn, info.run_id, ohlv=True))
+                self._live[info.run_id] = (time.monotonic(), v)
+            return v
+        self._live.pop(info.run_id, None)
         v = self._cache.get(info.run_id)
         if v is None or v.analysis.info.status != info.status:
             v = RunView(analyse_run(conn, info.run_id, ohlv=True))
@@ -202,6 +213,7 @@ class Analyses:
 
     def forget(self, run_id: str) -> None:
         self._cache.pop(run_id, None)
+        self._live.pop(run_id, None)
 
 
 def results(a: RunAnalysis) -> dict[str, Any]:

@@ -11,7 +11,8 @@ const tb = (() => {
   // --- numbers as people read them: separators, units ---
   const fmt = {
     int: (n) => (n == null ? "—" : Math.round(Number(n)).toLocaleString("en-US")),
-    num: (n, digits = 2) => (n == null ? "—" : Number(n).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })),
+    num: (n, digits = 2) => (n == null ? "—"
+      : Number(n).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }).replace(/^-(?=[0.,]*$)/, "")),
     signed: (n) => (n == null ? "—" : (n > 0 ? "+" : "") + fmt.num(n)),
     // a latency in microseconds: µs below 1 ms, ms below 1 s, else s
     us: (us) => {
