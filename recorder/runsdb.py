@@ -178,7 +178,7 @@ def _while_locked(p: Path, conn: sqlite3.Connection, timeout: float, step: Calla
             step()
             return
         except sqlite3.OperationalError as exc:
-            if "readonly" in str(exc).replace(" ", "") or "read-only" in str(exc):
+            if "readonly" in str(exc):  # "attempt to write a readonly database"
                 conn.close()
                 doing = f" ({what})" if what else ""
                 raise RunsDbError(f"{p}: the file is read-only, and recording into it needs a write{doing}; "

@@ -339,17 +339,15 @@ async def api_cancel(request: Request) -> Response:
     return JSONResponse({"key": job.run_id or job.job_id, "status": job.status, "cancel_requested": True}, status_code=202)
 
 
-def _for_run(request: Request, work: Callable[[Dashboard, Any, RunInfo, rundata.RunView], Any]) -> Any:
-    """`work(dashboard, conn, info, view)` for the run the path names; None when there is none."""
+def _for_run(request: Request, work: Callable[[Dashboard, Any, RunInfo], Any]) -> Any:
+    """`work(dashboard, conn, info)` for the run the path names; None when there is none."""
     d = _dash(request)
     with d.db() as conn:
         info, _ = d.info(conn, request.path_params["key"])
-        if info is None:
-            return None
-        return work(d, conn, info, d.view(conn, info))
+        return None if info is None else work(d, conn, info)
 
 
-async def _run_json(request: Request, work: Callable[[Dashboard, Any, RunInfo, rundata.RunView], Any]) -> Response:
+async def _run_json(request: Request, work: Callable[[Dashboard, Any, RunInfo], Any]) -> Response:
     try:
         data = await run_in_threadpool(_for_run, request, work)
     except (SegmentError, PresetError) as exc:
@@ -363,33 +361,33 @@ def _ns(request: Request, name: str) -> int | None:
 
 
 async def api_equity(request: Request) -> Response:
-    return await _run_json(request, lambda d, conn, info, v: rundata.equity(v.analysis))
+    return await _run_json(request, lambda d, conn, info: rundata.equity(d.view(conn, info).analysis))
 
 
 async def api_price(request: Request) -> Response:
     q = request.query_params
-    return await _run_json(request, lambda d, conn, info, v: rundata.price(
-        conn, v, q.get("symbol", ""), _ns(request, "start"), _ns(request, "end"), _ns(request, "trade")))
+    return await _run_json(request, lambda d, conn, info: rundata.price(
+        conn, d.view(conn, info), q.get("symbol", ""), _ns(request, "start"), _ns(request, "end"), _ns(request, "trade")))
 
 
 async def api_performance(request: Request) -> Response:
-    return await _run_json(request, lambda d, conn, info, v: rundata.performance(v, request.query_params.get("symbol") or None))
+    return await _run_json(request, lambda d, conn, info: rundata.performance(d.view(conn, info), request.query_params.get("symbol") or None))
 
 
 async def api_segments(request: Request) -> Response:
     q = request.query_params
-    return await _run_json(request, lambda d, conn, info, v: rundata.segments(v, conn, q.get("symbol", ""), q))
+    return await _run_json(request, lambda d, conn, info: rundata.segments(d.view(conn, info), conn, q.get("symbol", ""), q))
 
 
 async def api_chart_settings(request: Request) -> Response:
     """GET: the display settings of the run's strategy set (null: none saved); PUT: save them."""
     if request.method == "GET":
-        return await _run_json(request, lambda d, conn, info, v: {
+        return await _run_json(request, lambda d, conn, info: {
             "strategy_set": strategy_set(info.strategy_ids), "settings": d.presets.chart_settings(strategy_set(info.strategy_ids))})
     payload, refused = await _json_body(request)
     if refused is not None:
         return refused
-    return await _run_json(request, lambda d, conn, info, v: {
+    return await _run_json(request, lambda d, conn, info: {
         "strategy_set": strategy_set(info.strategy_ids), "settings": d.presets.save_chart_settings(strategy_set(info.strategy_ids), payload)})
 
 

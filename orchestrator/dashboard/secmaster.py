@@ -82,9 +82,6 @@ class Offer:
     def find(self, key: str) -> Dataset | None:
         return next((d for d in self.datasets if d.key == key), None)
 
-    def by_publisher_id(self, publisher_id: int) -> Dataset | None:
-        return next((d for d in self.datasets if d.publisher_id == publisher_id), None)
-
 
 def _period_name(rtype: int) -> str:
     try:

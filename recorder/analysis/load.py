@@ -239,7 +239,7 @@ def load_symbol_bars(
     hi = 2**63 - 1 if end_ns is None else int(end_ns)
     dtype = np.dtype([("ts", "i8"), ("open", "f8"), ("high", "f8"), ("low", "f8"), ("close", "f8"), ("volume", "f8")])
     with snapshot(conn):
-        cur = conn.execute(
+        cur = conn.execute(  # a NULL volume reads as the text 'nan', which numpy takes for NaN
             "SELECT ts_event_ns, open, high, low, close, ifnull(volume, 'nan') FROM bars"
             " WHERE run_id = ? AND symbol = ? AND ts_event_ns BETWEEN ? AND ? ORDER BY ts_event_ns",
             (info.run_id, symbol, lo, hi),
