@@ -157,3 +157,31 @@ def build_continuous(secmaster: Path, publisher_id: int, root: str) -> int:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return int(out.stdout.strip().splitlines()[-1])
+
+
+def futures_secmaster(root: Path) -> Path:
+    """ESH4 and ESM4 as daily and 6-hourly bars (imported by tickbus, 2024-03-11 .. 03-22), plus
+    the front-month continuous contract ES.c.0 built by the seed's tools (rolling on 2024-03-15)."""
+    import datetime as dt
+
+    db = root / "secmaster.db"
+    for period, step in (("1d", dt.timedelta(days=1)), ("1h", dt.timedelta(hours=6))):
+        rows = ["timestamp,symbol,open,high,low,close,volume"]
+        t = dt.datetime(2024, 3, 11, tzinfo=dt.timezone.utc)
+        while t < dt.datetime(2024, 3, 23, tzinfo=dt.timezone.utc):
+            for sym, base in (("ESH4", 5100.0), ("ESM4", 5200.0)):
+                c = base + t.day + t.hour / 100
+                rows.append(f"{t.isoformat().replace('+00:00', 'Z')},{sym},{c},{c + 2},{c - 2},{c + 1},{1000 + t.day}")
+            t += step
+        csv = root / f"es_{period}.csv"
+        csv.write_text("\n".join(rows) + "\n")
+        r = subprocess.run([sys.executable, "-m", "orchestrator.cli", "secmaster", "import-csv", str(csv), "--db", str(db),
+                            "--publisher", "databento", "--dataset", "GLBX.MDP3", "--bar-period", period],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        [pid] = conn.execute("SELECT publisher_id FROM publishers").fetchone()
+    assert build_continuous(db, pid, "ES") == 2
+    return db

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from components.sample_data import build_sample_secmaster
 from conftest import free_port, serve
-from seedkit import require_seed, seed_dashboard, seed_run
+from seedkit import futures_secmaster, require_seed, seed_dashboard, seed_run
 
 require_seed()
 
@@ -67,3 +67,23 @@ def test_a_runs_db_it_cannot_use_stops_the_dashboard_with_one_line(tmp_path: Pat
                        capture_output=True, text=True, timeout=60)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and str(db) in lines[0] and "not a runs database" in lines[0], r.stderr
+
+
+def test_launching_a_seed_built_continuous_contract(tmp_path: Path) -> None:
+    secmaster = futures_secmaster(tmp_path)
+    with serve(tmp_path, secmaster) as (dash, _):
+        [ds] = dash.get("/api/secmaster")["datasets"]
+        assert ds["symbol_types"] == ["raw_symbol", "continuous"] and ds["periods"] == ["HOUR", "DAY"]
+        assert [s["symbol"] for s in ds["coverage"]["continuous"]["DAY"]] == ["ES.c.0"]
+        body = {"strategies": [{"key": "components.examples.sma_crossover:SMACrossover", "params": {"fast_period": "5", "slow_period": "10"}}],
+                "dataset": "databento/GLBX.MDP3", "symbols": ["ES.c.0"]}
+        status, reply = dash.call("POST", "/api/runs", body)
+        assert status == 422 and reply["errors"]["fields"] == {"bar_period": "choose a bar period (HOUR, DAY)"}
+        status, reply = dash.call("POST", "/api/runs", {**body, "bar_period": "DAY"})  # ES.c.0 is no raw symbol
+        assert status == 422 and reply["errors"]["fields"] == {"symbols": "not in databento/GLBX.MDP3 (raw_symbol, DAY): ES.c.0"}
+        status, reply = dash.call("POST", "/api/runs", {**body, "symbol_type": "continuous", "bar_period": "DAY"})
+        assert status == 202, reply
+        run = dash.wait(reply["key"], ("completed", "failed", "cancelled"))
+        assert run["status"] == "completed", run.get("error_text")
+        assert run["results"]["bars"] == 12 and run["results"]["symbols"] == ["ES.c.0"]
+        assert dict(run["configuration"])["data"] == "databento/GLBX.MDP3, continuous, DAY bars"

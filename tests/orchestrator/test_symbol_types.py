@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from seedkit import build_continuous, require_seed, seed_run
+from seedkit import futures_secmaster, require_seed, seed_run
 
 require_seed()
 
@@ -25,26 +25,7 @@ def tickbus(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def futures(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two ES contracts as daily and hourly bars (imported by tickbus), plus ES.c.0 by the seed."""
-    d = tmp_path_factory.mktemp("futures")
-    db = d / "secmaster.db"
-    for period, step in (("1d", dt.timedelta(days=1)), ("1h", dt.timedelta(hours=6))):
-        rows = ["timestamp,symbol,open,high,low,close,volume"]
-        t = dt.datetime(2024, 3, 11, tzinfo=dt.timezone.utc)
-        while t < dt.datetime(2024, 3, 23, tzinfo=dt.timezone.utc):
-            for sym, base in (("ESH4", 5100.0), ("ESM4", 5200.0)):
-                c = base + t.day + t.hour / 100
-                rows.append(f"{t.isoformat().replace('+00:00', 'Z')},{sym},{c},{c + 2},{c - 2},{c + 1},{1000 + t.day}")
-            t += step
-        csv = d / f"es_{period}.csv"
-        csv.write_text("\n".join(rows) + "\n")
-        r = tickbus("secmaster", "import-csv", str(csv), "--db", str(db), "--publisher", "databento",
-                    "--dataset", "GLBX.MDP3", "--bar-period", period)
-        assert r.returncode == 0, r.stderr
-    with sqlite3.connect(db) as conn:
-        [pid] = conn.execute("SELECT publisher_id FROM publishers").fetchone()
-    assert build_continuous(db, pid, "ES") == 2
-    return db
+    return futures_secmaster(tmp_path_factory.mktemp("futures"))
 
 
 def recorded_bars(runs_db: Path, run_id: str) -> list[tuple[object, ...]]:
