@@ -5,13 +5,10 @@
 "use strict";
 (() => {
   const { $, $$, esc, fmt, api, send, runUrl } = tb;
-  const PALETTE = ["#2962ff", "#e65100", "#2e7d32", "#8e24aa", "#00838f", "#c62828", "#6d4c41", "#546e7a"];
-  tb.PALETTE = PALETTE;
   const COLOR = { blue: "#2962ff", red: "#d32f2f", green: "#2e7d32", orange: "#ef6c00", purple: "#7b1fa2", cyan: "#0097a7",
     magenta: "#c2185b", teal: "#00796b", black: "#212121", gold: "#c49000" };
   const COLOR_NAMES = Object.keys(COLOR);
   const WIDTH = { thin: 1, normal: 2, thick: 3, extra_thick: 4 };
-  const TYPE_LABEL = { candlestick: "candlestick", ohlc: "OHLC bars", line: "close line" };
   const PRICE_PANE_PX = 380, PANE_PX = 140, AXIS_PX = 30;
   const MARKER_TEXT_MAX = 40;  // fill labels only when this few fills are in view (else they overlap)
   const SAVE_AFTER_MS = 400;

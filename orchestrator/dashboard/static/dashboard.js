@@ -316,5 +316,5 @@ const tb = (() => {
     };
   }
 
-  return { FINAL, $, $$, esc, fmt, api, send, runUrl, notice, showKeptNotices, bindCancel, deleteRuns, progressBar, runsPage, newRunPage };
+  return { FINAL, $, $$, esc, fmt, api, send, runUrl, notice, showKeptNotices, bindCancel, deleteRuns, runsPage, newRunPage };
 })();

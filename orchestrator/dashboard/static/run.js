@@ -5,6 +5,7 @@
   const { $, $$, esc, fmt, api, runUrl, FINAL } = tb;
   const LIVE_RESULTS_MS = 3000;
   const GREEN = "#2e7d32", RED = "#c62828", BLUE = "#2962ff";
+  const PALETTE = [BLUE, "#e65100", GREEN, "#8e24aa", "#00838f", RED, "#6d4c41", "#546e7a"];  // one per strategy curve
 
   const base = {
     autoSize: true,
@@ -53,7 +54,7 @@
       body.curves.forEach((c, i) => {
         let s = this.series.get(c.name);
         if (!s) {
-          const color = i ? tb.PALETTE[i % tb.PALETTE.length] : BLUE;
+          const color = PALETTE[i % PALETTE.length];
           s = {
             eq: this.eq.addSeries(LightweightCharts.LineSeries, { color, lineWidth: i ? 1 : 2, title: c.name }),
             dd: i ? this.dd.addSeries(LightweightCharts.LineSeries, { color, lineWidth: 1, title: c.name })
