@@ -334,7 +334,7 @@ class BusClient:
     # ------------------------------------------------------------------ barrier, stats
     def wait_until_idle(self, timeout: float, *, include_trailing: bool = True) -> None:
         """Return once everything we published before this call, and everything it caused
-        transitively, has been processed by every counted member (ARCHITECTURE.md section 4)."""
+        transitively, has been processed by every counted member (bus/protocol.py, idle tracking)."""
         rid = self._next_rid()
         self._command(P.DELIM, P.WAIT, rid, msgpack.packb((include_trailing, float(timeout))))
         frames = self._await(P.WAIT_REPLY, rid, timeout + REPLY_GRACE_S)

@@ -120,8 +120,8 @@ Topics
 UTF-8, every segment ends with ".": the prefix "BarReceived.AAPL." never matches
 "BarReceived.AAPLX.". Join prefixes must be "" (everything) or end with ".".
 
-Idle tracking (ARCHITECTURE.md section 4): how each invariant is met
--------------------------------------------------------------------
+Idle tracking: how each invariant is met
+---------------------------------------
 1. Counted only once live. The bus adds the member to its routing table while handling JOIN and
    only then replies "j ok"; every PUBLISH it handles afterwards is routed and counted to it.
    BusClient.join returns only after "j ok". (server._on_join, registry.Registry.add)

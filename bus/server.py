@@ -174,7 +174,7 @@ class BusServer:
                 old_handlers[sig] = signal.signal(sig, self._on_signal)
         # Only the members socket is waited on; control and tap are checked every tick. A
         # zmq_poll over three sockets costs ~6 extra syscalls per wake-up, and wake-ups are the
-        # price of a barrier round (ARCHITECTURE.md section 8).
+        # price of a barrier round.
         members, control, tap = self.members, self.control, self.tap
         pollset = [(members, zmq.POLLIN)]
         next_tick = time.monotonic()

@@ -1,9 +1,9 @@
 """Deterministic sample market data (no network): the demo's and the tests' secmaster.
 
-One generator feeds both outputs, the CSV (the format and, for equal arguments, the exact bytes
-of /work/shared/bench/gen.py, so benchmarks of every engine read the same data) and the
-secmaster (written through the same BarWriter as the CSV importer, so importing the CSV gives
-an identical database).
+One generator feeds both outputs, the CSV (also the SMA-X benchmark's data, scripts/gen_bars.py:
+the same bytes for equal arguments, so every engine reads the same data) and the secmaster
+(written through the same BarWriter as the CSV importer, so importing the CSV gives an identical
+database).
 """
 
 from __future__ import annotations

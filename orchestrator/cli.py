@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from orchestrator.errors import UsageError
 
@@ -15,17 +16,18 @@ COMMAND_MODULES = ("secmaster", "run", "demo", "runs", "dashboard", "ps", "attac
 
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad argument is one line on stderr (saying where the usage is), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tickbus", description="Multi-process event-driven backtester.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = _Parser(prog="tickbus", description="Multi-process event-driven backtester.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"orchestrator.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"orchestrator.commands.{name}":
-                continue  # not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"orchestrator.commands.{name}").register(sub)
     return parser
 
 
@@ -37,8 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
-    except UsageError as exc:
-        print(f"tickbus {args.command}: error: {exc}", file=sys.stderr)
+    except UsageError as exc:  # several problems: one line each
+        for line in str(exc).splitlines() or [""]:
+            print(f"tickbus {args.command}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tickbus: interrupted", file=sys.stderr)

@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import signal
+import sqlite3
 import threading
 import time
 import traceback
@@ -124,6 +125,9 @@ class Orchestrator:
     barrier_timeout: float = 30.0
     start_timeout: float = 20.0
     stop_timeout: float = 5.0
+    #: Seconds any write to the runs database (the run row, the recorder's batches, the outcome)
+    #: waits for another process's lock before it fails: the bound of a locked runs.db.
+    storage_timeout: float = 30.0
     heartbeat_timeout: float = 1.0
     #: Timestamps the datafeed publishes between two barriers: how far a strategy with nothing
     #: working may run ahead of one that waits for the broker (1: a barrier after every timestamp).
@@ -231,16 +235,19 @@ class Orchestrator:
 
     def run(self) -> RunResult:
         plan = self.prepare()
-        conn = runsdb.connect(self.db_path)
+        conn = runsdb.connect(self.db_path, timeout=self.storage_timeout)
         try:
             names = [getattr(c, "name", "") or c.__name__ for c in self.strategies]
             # who runs it, so tools can tell a live `running` run from an abandoned one
             pid = os.getpid()
             metadata = {"orchestrator_pid": pid, "host": platform.node(), "orchestrator_start": proc_start_time(pid)}
             self.run_id = run_id = runsdb.create_run(conn, names, self._config(plan), metadata)
+        except sqlite3.Error as exc:  # locked past the busy timeout, read-only, full
+            raise runsdb.RunsDbError(f"{self.db_path}: cannot record a new run: {exc}") from None
         finally:
             conn.close()
-        recorder_cls = configured(RunRecorder, "_RunRecorder", db_path=str(self.db_path), run_id=run_id)
+        recorder_cls = configured(RunRecorder, "_RunRecorder", db_path=str(self.db_path), run_id=run_id,
+                                  busy_timeout=self.storage_timeout)
         started = time.monotonic()
         try:
             with _signals_to(self._on_signal):
@@ -253,7 +260,7 @@ class Orchestrator:
                                                                         traceback.format_exc())))
             raise
         elapsed = time.monotonic() - started
-        bars, events, fills = self._finish(run_id, outcome)
+        outcome, (bars, events, fills) = self._finish(run_id, outcome)
         attach = self.process_run.attach if self.process_run is not None else None
         attached = list(attach.seen) if attach is not None else []
         barrier = self.process_run.barrier if self.process_run is not None else None
@@ -269,14 +276,22 @@ class Orchestrator:
                 return Outcome("failed", FailureRecord.now(ORCHESTRATOR, RC.STORAGE, "recorder", problem))
         return outcome
 
-    def _finish(self, run_id: str, outcome: Outcome) -> tuple[int, int, int]:
-        conn = runsdb.connect(self.db_path, create=False)
+    def _finish(self, run_id: str, outcome: Outcome) -> tuple[Outcome, tuple[int, int, int]]:
+        """Write the outcome into the run row (waiting at most storage_timeout for a locked
+        database); a run whose status cannot be written is failed, saying so."""
         try:
-            failure = None if outcome.failure is None else outcome.failure.to_dict()
-            runsdb.finish_run(conn, run_id, outcome.status, outcome.error, failure)
-            return runsdb.count_events(conn, run_id)
-        finally:
-            conn.close()
+            conn = runsdb.connect(self.db_path, create=False, timeout=self.storage_timeout)
+            try:
+                failure = None if outcome.failure is None else outcome.failure.to_dict()
+                runsdb.finish_run(conn, run_id, outcome.status, outcome.error, failure)
+                return outcome, runsdb.count_events(conn, run_id)
+            finally:
+                conn.close()
+        except (runsdb.RunsDbError, sqlite3.Error) as exc:
+            detail = f"the run's outcome ({outcome.status}) could not be written to {self.db_path}: {exc}"
+            if outcome.failure is not None:
+                detail += f"; the run had failed before: {outcome.failure.describe()}"
+            return Outcome("failed", FailureRecord.now(ORCHESTRATOR, RC.STORAGE, ORCHESTRATOR, detail)), (0, 0, 0)
 
     def _on_signal(self, signum: int) -> None:
         self.cancel(f"interrupted by {signal.Signals(signum).name}")

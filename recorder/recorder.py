@@ -66,6 +66,8 @@ class RunRecorder(Component):
     wants_raw = True
     db_path: str = "runs.db"
     run_id: str = ""
+    #: Seconds a write waits for another process's lock on the database before it fails the run.
+    busy_timeout: float = 30.0
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,7 +89,7 @@ class RunRecorder(Component):
         return prefixes
 
     def start(self) -> None:
-        self._conn = runsdb.connect(Path(self.db_path), create=False)
+        self._conn = runsdb.connect(Path(self.db_path), create=False, timeout=self.busy_timeout)
         self._identity = confirm.file_identity(self.db_path)
         row = self._conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (self.run_id,)).fetchone()
         if row is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 import re
 import sqlite3
 import time
@@ -26,6 +27,7 @@ from typing import Any
 
 SCHEMA_VERSION = 2
 NS_PER_DAY = 86_400 * 1_000_000_000
+MIN_FREE_BYTES = 1 << 20  # a run needs room for at least its run row, its journal and a first batch
 STATUSES = ("running", "completed", "failed", "cancelled")
 
 
@@ -47,6 +49,8 @@ def connect(path: str | Path, *, create: bool = True, timeout: float = 30.0) -> 
     try:
         conn = sqlite3.connect(str(p), timeout=timeout, isolation_level=None)
         conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.OperationalError as exc:  # locked, unreadable, a folder that cannot be created
+        raise RunsDbError(f"{p}: cannot open: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise RunsDbError(f"{p}: not a runs database ({exc})") from None
     version, tables = _inspect(p, conn)
@@ -93,6 +97,9 @@ def _inspect(p: Path, conn: sqlite3.Connection) -> tuple[int, set[str]]:
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         tables = {r[0] for r in conn.execute("SELECT name FROM main.sqlite_master WHERE type='table'")}
+    except sqlite3.OperationalError as exc:  # locked, unreadable
+        conn.close()
+        raise RunsDbError(f"{p}: cannot open: {exc}") from None
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise RunsDbError(f"{p}: not a runs database ({exc})") from None
@@ -165,6 +172,34 @@ def _upgrade(conn: sqlite3.Connection) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def check_usable(path: str | Path) -> None:
+    """RunsDbError (one line naming the file) unless a run can be recorded at `path`: an existing
+    file must be a runs database this tickbus reads, readable and writable, and the folder must
+    take SQLite's journal files, on a writable filesystem with space left."""
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    while not folder.exists() and folder != folder.parent:  # connect() creates missing folders
+        folder = folder.parent
+    if p.exists():
+        if not p.is_file():
+            raise RunsDbError(f"{p}: not a file")
+        if not os.access(p, os.R_OK | os.W_OK):
+            raise RunsDbError(f"{p}: read-only (a run needs to write to it)")
+        if p.stat().st_size:
+            connect(p, create=False, timeout=1.0).close()  # is it a runs database at all?
+    try:
+        fs = os.statvfs(folder)
+    except OSError as exc:
+        raise RunsDbError(f"{p}: cannot use folder {folder}: {exc.strerror}") from None
+    if fs.f_flag & os.ST_RDONLY:
+        raise RunsDbError(f"{p}: {folder} is on a read-only filesystem")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RunsDbError(f"{p}: folder {folder} is not writable (SQLite keeps its journal files beside the database)")
+    if fs.f_bavail * fs.f_frsize < MIN_FREE_BYTES:
+        raise RunsDbError(f"{p}: no space left on the filesystem of {folder} "
+                          f"({fs.f_bavail * fs.f_frsize // 1024:,} KiB free)")
 
 
 def _while_locked(p: Path, conn: sqlite3.Connection, timeout: float, step: Callable[[], object], what: str = "") -> None:

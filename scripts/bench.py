@@ -6,10 +6,11 @@
     python scripts/bench.py --sizes 10x100k --engines numpy,backtrader,inproc --strategies 1
     python scripts/bench.py --json                   # the same figures as one JSON object on stdout
 
-Workload "SMA-X" (/work/shared/bench/WORKLOAD.md): per symbol, SMA(fast) vs SMA(slow) crossover,
-target position +1/-1, market orders filled at the next bar's open, no commission; data from
-scripts/gen_bars.py (byte-identical to gen.py, seed 42). An N-strategy case runs N SMA-X instances
-with different periods (bench_engines.common.strategy_periods) on one replay.
+Workload "SMA-X" (the exact rule is written out in scripts/smax.py): per symbol, SMA(fast) vs
+SMA(slow) crossover, target position +1/-1, market orders filled at the next bar's open, no
+commission; data from scripts/gen_bars.py (one-minute bars priced in cents, seed 42). An
+N-strategy case runs N SMA-X instances with different periods (bench_engines.common.strategy_periods)
+on one replay.
 
 Every engine runs as a whole separate process, timed by wall clock from spawn to exit, with the
 peak RSS of its whole process tree (sum over the process and all its descendants, sampled from
@@ -25,12 +26,14 @@ time and "load" is the runner's own measurement of it. bars/s = symbols * bars /
 "x bt" = an engine's bars/s / backtrader's in the same case of the same invocation.
 
 Fills: every engine's fills, normalised to (strategy, symbol, ts of the fill bar, side, qty,
-price to 1e-9), are compared with the numpy reference, which applies WORKLOAD.md's rule in exact
-decimal arithmetic. Float engines may legitimately differ where fast == slow exactly: a differing
-fill is accepted if the SMAs are exactly equal (checked with decimal.Decimal sums of the
+price to 1e-9), are compared with the numpy reference, which applies the rule in exact decimal
+arithmetic. A float engine (backtrader) may legitimately differ where fast == slow exactly: its
+differing fill is accepted if the SMAs are exactly equal (checked with decimal.Decimal sums of the
 two-decimal closes) at its decisive bar t-1 or at the bar t-2 before it (the bars whose
-comparisons decided the order); such differences are counted and listed, anything else is a
-mismatch. The barrier columns (rounds/s, round latency p50/p99) come from the `barrier` object
+comparisons decided the order); such differences are counted ("tie diffs") and listed, anything
+else is a mismatch. tickbus's moving averages are exact (components/indicators/exact.py), so the
+tickbus engines must match the reference fill for fill: a tie difference of theirs is a mismatch.
+The barrier columns (rounds/s, round latency p50/p99) come from the `barrier` object
 of `tickbus run --json` when the run reports one ("-" otherwise): the datafeed's idle barrier,
 one every Orchestrator.window timestamps (between two, each strategy synchronises with the
 broker only while it has orders working: README, Performance).
@@ -76,6 +79,7 @@ from bench_engines.common import (  # noqa: E402
 from bench_engines.numpy_smax import smax as numpy_reference  # noqa: E402
 
 ENGINES = ("numpy", "backtrader", "tickbus-inproc", "tickbus-mp")
+EXACT_ENGINES = ("numpy", "tickbus-inproc", "tickbus-mp")  # decide SMA ties exactly: no tie diffs allowed
 ALIASES = {
     "numpy": "numpy", "np": "numpy",
     "backtrader": "backtrader", "bt": "backtrader",
@@ -282,7 +286,8 @@ class Differences:
         i = int(np.searchsorted(b.ts, ts))
         return i if i < len(b.ts) and int(b.ts[i]) == ts else None
 
-    def compare(self, ref: list[Fill], got: list[Fill]) -> dict[str, Any]:
+    def compare(self, ref: list[Fill], got: list[Fill], ties_allowed: bool = True) -> dict[str, Any]:
+        """Differences from the reference; `ties_allowed`: differences at exact ties still match."""
         cr, cg = Counter(ref), Counter(got)
         at_ties: list[dict[str, Any]] = []
         other: list[dict[str, Any]] = []
@@ -298,7 +303,7 @@ class Differences:
                          "bar": i, "side": side, "qty": qty, "price": price, "count": n, "tie_bar": tie_bar}
                 (at_ties if tie_bar is not None else other).append(entry)
         return {
-            "fills_match": not other,
+            "fills_match": not other and (ties_allowed or not at_ties),
             "tie_diffs": sum(e["count"] for e in at_ties),
             "unexplained_diffs": sum(e["count"] for e in other),
             "at_ties": at_ties,
@@ -549,7 +554,7 @@ class Bench:
         o.fill_list = got
         last_close = {sym: float(b.close[-1]) for sym, b in ds.data.items()}
         o.pnl = pnl_from_fills(got, last_close)
-        o.comparison = diffs.compare(ref, got)
+        o.comparison = diffs.compare(ref, got, ties_allowed=engine not in EXACT_ENGINES)
         c = o.comparison
         self.log(f"[{case.label}] {engine}: {r.wall_s:.2f} s, {o.bars_per_s:,.0f} bars/s, "
                  f"{o.fills} fills, match={c['fills_match']} (ties {c['tie_diffs']}, unexplained {c['unexplained_diffs']})")
@@ -642,7 +647,7 @@ def _f(x: float | None, fmt: str) -> str:
 
 def table(outcomes: list[Outcome]) -> str:
     head = ["case", "engine", "wall s", "load s", "run s", "bars/s", "x bt", "peak RSS MB", "fills", "match",
-            "rounds/s", "p50/p99/max us"]
+            "tie diffs", "rounds/s", "p50/p99/max us"]
     rows: list[list[str]] = []
     notes: dict[int, str] = {}  # row -> status text for engines that did not produce figures
     for o in outcomes:
@@ -653,15 +658,16 @@ def table(outcomes: list[Outcome]) -> str:
             continue
         cmp = o.comparison or {}
         if cmp.get("fills_match"):
-            match = "yes" + (f" ({cmp['tie_diffs']} at ties)" if cmp.get("tie_diffs") else "")
+            match = "yes"
         else:
-            match = f"NO ({cmp.get('unexplained_diffs')} diffs)"
+            n = (cmp.get("unexplained_diffs") or 0) + ((cmp.get("tie_diffs") or 0) if o.engine in EXACT_ENGINES else 0)
+            match = f"NO ({n} diffs)"
         b = o.barrier
         lat = "/".join(_f(b.get(k), ".0f") for k in ("p50_us", "p99_us", "max_us")) if b else "-"
         rows.append([
             o.case.label, o.engine, _f(o.wall_s, ".2f"), _f(o.load_s, ".2f"), _f(o.run_s, ".2f"),
             _f(o.bars_per_s, ",.0f"), _f(o.ratio_to_backtrader, ".2f"), _f(o.peak_rss_mb, ",.0f"),
-            _f(o.fills, ",d"), match, _f(d["rounds_per_s"], ",.0f"), lat,
+            _f(o.fills, ",d"), match, _f(cmp.get("tie_diffs"), ",d"), _f(d["rounds_per_s"], ",.0f"), lat,
         ])
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
 
@@ -825,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({
             "cases": [o.to_dict() for o in bench.outcomes],
             "machine": mach,
-            "workload": {"name": "SMA-X", "seed": a.seed, "spec": "/work/shared/bench/WORKLOAD.md",
+            "workload": {"name": "SMA-X", "seed": a.seed, "spec": "scripts/smax.py",
                          "sma_ties": bench.ties},
             "data": [ds.summary() for ds in bench.datasets.values()],
             "total_s": round(total, 3),

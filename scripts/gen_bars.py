@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Deterministic synthetic one-minute OHLCV bars for the SMA-X benchmark (WORKLOAD.md's data).
+"""Deterministic synthetic one-minute OHLCV bars for the SMA-X benchmark.
 
     python scripts/gen_bars.py OUT.csv [--symbols K] [--bars N] [--seed 42]
 
-Same CLI and, for equal arguments, the same bytes as /work/shared/bench/gen.py: both go through
-components.sample_data (columns ts_event_ns,symbol,open,high,low,close,volume, sorted by ts then
-symbol, prices at 0.01, every symbol has a bar at every minute).
+Written by components.sample_data, the generator of the demo's data too (columns
+ts_event_ns,symbol,open,high,low,close,volume, sorted by ts then symbol, prices at 0.01, every
+symbol has a bar at every minute); equal arguments give the same bytes on every machine.
 """
 
 from __future__ import annotations

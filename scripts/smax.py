@@ -1,12 +1,20 @@
-"""SMA-X, the reference workload of /work/shared/bench/WORKLOAD.md, as a tickbus strategy.
+"""SMA-X, the reference workload of scripts/bench.py, as a tickbus strategy.
 
     tickbus run --secmaster DB --runs-db DB --strategy scripts/smax.py:SMAX --param fast=10 --param slow=30
 
-Per symbol, independently: after bar t closes, cross up (fast_t > slow_t and fast_{t-1} <= slow_{t-1},
-both SMAs defined at t-1) sets the target position to +1, cross down (fast_t < slow_t and
-fast_{t-1} >= slow_{t-1}) to -1; the order is one market order for target - position (so a
-reversal is one order of size 2, the first entry size 1, a repeated cross in the same direction
-trades nothing). The simulated broker fills it at the next bar's open; no commission.
+The workload: one-minute bars priced in cents (scripts/gen_bars.py) and, per symbol,
+independently, fast = the mean of the last `fast` closes, slow = of the last `slow` (each defined
+once that many closes exist). After bar t closes, cross up (fast_t > slow_t and
+fast_{t-1} <= slow_{t-1}, both SMAs defined at t-1) sets the target position to +1, cross down
+(fast_t < slow_t and fast_{t-1} >= slow_{t-1}) to -1; the order is one market order for
+target - position (so a reversal is one order of size 2, the first entry size 1, a repeated cross
+in the same direction trades nothing). The simulated broker fills it at the next bar's open; an
+order placed on the last bar never fills; no commission. Every engine reports its fills and the
+realized plus open PnL at the last close.
+
+The comparisons are decided in exact decimal arithmetic, ties included: tickbus's SMAs are the
+correctly rounded exact means of the cent prices (components/indicators/exact.py), so two equal
+means are the same float.
 """
 
 from __future__ import annotations

@@ -1,30 +1,16 @@
-"""Detrend oscillator SMA(short) - SMA(long), O(1) per bar.
+"""Detrend oscillator SMA(short) - SMA(long), O(1) per bar, exact (see
+`components.indicators.exact`).
 
-Same numerics as `SimpleMovingAverage`: the seed's exact formula every max(short, long) bars (and
-while a non-finite value is in the window); in between, the value is that exact difference plus
-the change of the two rolled-forward sum offsets, so the price level never enters the rounding.
+Both window sums are exact, so the value is the correctly rounded exact difference of the two
+means: 0.0 exactly when they are equal in decimals, whatever the price level.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from itertools import islice
-
 from components.events import BarReceived
 from components.indicators.base import NAN, IndicatorBase, field_getter
+from components.indicators.exact import UNITS, ExactWindow
 from components.models import BarField
-
-
-class _DetrendState:
-    __slots__ = ("window", "base", "short_off", "long_off", "bad", "countdown")
-
-    def __init__(self, size: int) -> None:
-        self.window: deque[float] = deque(maxlen=size)
-        self.base: float = 0.0  # exact SMA(short) - SMA(long) at the last resync
-        self.short_off: float = 0.0  # rolled-forward sum offsets since then
-        self.long_off: float = 0.0
-        self.bad: int = 0
-        self.countdown: int = size
 
 
 class DetrendOscillator(IndicatorBase):
@@ -43,56 +29,33 @@ class DetrendOscillator(IndicatorBase):
         self.long_period: int = max(1, int(long_period))
         self.bar_field: BarField = bar_field
         self._get = field_getter(bar_field)
-        self._size: int = max(self.short_period, self.long_period)
-        self._states: dict[str, _DetrendState] = {}
+        self._divisor: int = self.short_period * self.long_period * UNITS
+        self._windows: dict[str, tuple[ExactWindow, ExactWindow]] = {}
 
     @property
     def name(self) -> str:
         return f"DETREND({self.short_period},{self.long_period})"
 
     def _compute_indicator(self, incoming_bar: BarReceived) -> float:
-        state = self._states.get(incoming_bar.symbol)
-        if state is None:
-            state = self._states[incoming_bar.symbol] = _DetrendState(self._size)
+        windows = self._windows.get(incoming_bar.symbol)
+        if windows is None:
+            windows = self._windows[incoming_bar.symbol] = (
+                ExactWindow(self.short_period),
+                ExactWindow(self.long_period),
+            )
+        short, long = windows
         value = self._get(incoming_bar)
-        window = state.window
-        size = self._size
-        if len(window) < size:
-            window.append(value)
-            if value - value != 0.0:
-                state.bad += 1
-            return NAN if len(window) < size else self._resync(state)
-        short = self.short_period
-        long = self.long_period
-        old_short = window[-short]  # the values leaving each window
-        old_long = window[-long]
-        oldest = window[0]
-        window.append(value)
-        diff = value - oldest
-        if diff - diff != 0.0 or state.bad:  # a NaN/inf entered, left, or is still inside
-            if value - value != 0.0:
-                state.bad += 1
-            if oldest - oldest != 0.0:
-                state.bad -= 1
-            return self._resync(state)
-        countdown = state.countdown - 1
-        if countdown <= 0:
-            return self._resync(state)
-        state.countdown = countdown
-        short_off = state.short_off = state.short_off + (value - old_short)
-        long_off = state.long_off = state.long_off + (value - old_long)
-        return state.base + (short_off / short - long_off / long)
-
-    def _resync(self, state: _DetrendState) -> float:
-        window = state.window
-        size = self._size
-        short = self.short_period
-        long = self.long_period
-        short_mean = sum(islice(window, size - short, size)) / short
-        long_mean = sum(islice(window, size - long, size)) / long
-        if not state.bad:
-            state.base = short_mean - long_mean
-            state.short_off = 0.0
-            state.long_off = 0.0
-            state.countdown = size
-        return short_mean - long_mean
+        short.push(value)
+        long.push(value)
+        n_short, n_long = self.short_period, self.long_period
+        if short.ready and long.ready:
+            return (short.units * n_long - long.units * n_short) / self._divisor
+        if not long.full or not short.full:
+            return NAN
+        if short.nonfinite or long.nonfinite:
+            return short.mean() - long.mean()
+        short_sum, short_den = short.exact_sum()
+        long_sum, long_den = long.exact_sum()
+        return (short_sum * long_den * n_long - long_sum * short_den * n_short) / (
+            short_den * long_den * n_short * n_long
+        )

@@ -1,13 +1,12 @@
-"""Simple moving average, O(1) per bar.
+"""Simple moving average, O(1) per bar, exact (see `components.indicators.exact`).
 
-Numerics: the seed computes `sum(window) / period` in full every bar. Here every `period` bars
-(and whenever a non-finite value is in the window) the value is computed exactly that way and
-becomes the *anchor* `c`; in between, only the offset `sum(x) - period*c` is rolled forward
-(`offset += new - old`) and the value is `c + offset / period`. Rounding error therefore scales
-with how far prices moved since the last resync, not with the price level, and cannot build up
-beyond one window: the result agrees with the seed's formula to ~period * 1e-16 relative (bit for
-bit on resync bars). A non-finite input (e.g. NaN volume) makes the value NaN/inf exactly as in the
-seed until it leaves the window.
+The window sum is kept as an exact integer in the secmaster's fixed-point units (1e-9) and the
+value is the correctly rounded float of the exact mean: two SMAs that are equal in decimals are
+the same float, and no value depends on the order of a summation. This applies to any price with
+at most 9 decimals and a magnitude below 2**23 (8,388,608), so to every secmaster price below that
+magnitude; other values still give the correctly rounded mean of the values, on a slower path. A
+non-finite input (e.g. NaN volume) makes the value NaN/inf, as `sum(window) / period` would, until
+it leaves the window.
 """
 
 from __future__ import annotations
@@ -16,22 +15,16 @@ from collections import deque
 
 from components.events import BarReceived
 from components.indicators.base import NAN, IndicatorBase, field_getter
+from components.indicators.exact import UNITS, ExactWindow
 from components.models import BarField
 
 
-class _RollingMeanState:
-    __slots__ = ("window", "anchor", "offset", "bad", "countdown", "history")
+class _RollingMeanState(ExactWindow):
+    __slots__ = ("history",)
 
     def __init__(self, period: int, history: deque[float]) -> None:
+        super().__init__(period)
         self.history: deque[float] = history  # the symbol's value history (IndicatorBase._history)
-        self.window: deque[float] = deque(maxlen=period)
-        self.anchor: float = 0.0  # the exact window mean at the last resync
-        self.offset: float = 0.0  # sum(window) - period * anchor, rolled forward
-        self.bad: int = 0  # non-finite values currently in the window
-        # Bars until the next exact resync. Only read once the window is full and has been
-        # resynced with no NaN/inf in it (which sets it to `period`); 0 until then, so `update`'s
-        # steady-state test (`countdown - 1 > 0`) also means "warmed up".
-        self.countdown: int = 0
 
 
 class SimpleMovingAverage(IndicatorBase):
@@ -47,6 +40,7 @@ class SimpleMovingAverage(IndicatorBase):
         self.period: int = max(1, int(period))
         self.bar_field: BarField = bar_field
         self._get = field_getter(bar_field)
+        self._divisor: int = self.period * UNITS  # the exact mean is units / _divisor
         self._states: dict[str, _RollingMeanState] = {}
 
     @property
@@ -67,23 +61,26 @@ class SimpleMovingAverage(IndicatorBase):
         return state
 
     def update(self, incoming_bar: BarReceived) -> None:
-        """`_compute_indicator` + append in one call: the steady-state step (full window, all finite,
-        no resync due) is inlined with exactly `_step`'s arithmetic; every other bar goes through
-        `_step`. Saves two Python calls and a dict lookup per bar on every strategy's hot path."""
+        """`_compute_indicator` + append in one call: the steady-state step (full window of
+        fixed-point values, and the new value fixed-point too) is `ExactWindow.push` and `mean`
+        inlined, with `fixed_point`'s first guess; every other bar goes through `_step`. Saves
+        several Python calls per bar on every strategy's hot path."""
         try:
             state = self._states[incoming_bar.symbol]
         except KeyError:
             state = self._state(incoming_bar.symbol)
         value = self._get(incoming_bar)
-        countdown = state.countdown - 1
-        if countdown > 0 and not state.bad:  # warmed up, finite window, no resync due
-            window = state.window
-            diff = value - window[0]
-            if diff - diff == 0.0:
-                window.append(value)
-                state.countdown = countdown
-                offset = state.offset = state.offset + diff
-                state.history.append(state.anchor + offset / self.period)
+        if state.ready:
+            try:
+                units = round(value * 1e9)
+                exact = units / 1_000_000_000 == value
+            except (OverflowError, ValueError):  # inf, NaN
+                exact = False
+            if exact:
+                window = state.values
+                total = state.units = state.units + units - window[0]  # type: ignore[assignment]  # ready: ints
+                window.append(units)
+                state.history.append(total / self._divisor)
                 return
         state.history.append(self._step(state, value))
 
@@ -94,35 +91,6 @@ class SimpleMovingAverage(IndicatorBase):
         return self._step(state, self._get(incoming_bar))
 
     def _step(self, state: _RollingMeanState, value: float) -> float:
-        """Advance one symbol's window by `value` and return the mean (see the module docstring)."""
-        window = state.window
-        period = self.period
-        if len(window) < period:  # warming up
-            window.append(value)
-            if value - value != 0.0:  # NaN or inf
-                state.bad += 1
-            return NAN if len(window) < period else self._resync(state)
-        old = window[0]
-        window.append(value)
-        diff = value - old
-        if diff - diff != 0.0 or state.bad:  # a NaN/inf entered, left, or is still inside
-            if value - value != 0.0:
-                state.bad += 1
-            if old - old != 0.0:
-                state.bad -= 1
-            return self._resync(state)
-        countdown = state.countdown - 1
-        if countdown <= 0:
-            return self._resync(state)
-        state.countdown = countdown
-        offset = state.offset = state.offset + diff
-        return state.anchor + offset / period
-
-    def _resync(self, state: _RollingMeanState) -> float:
-        """The seed's exact formula; re-anchors the rolling offset when the window is finite."""
-        mean = sum(state.window) / self.period
-        if not state.bad:
-            state.anchor = mean
-            state.offset = 0.0
-            state.countdown = self.period
-        return mean
+        """Advance one symbol's window by `value` and return the mean (NaN while warming up)."""
+        state.push(value)
+        return state.mean() if state.full else NAN

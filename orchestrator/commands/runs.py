@@ -95,7 +95,7 @@ def _run(conn: sqlite3.Connection, run_id: str, *, partial: bool = True) -> Any:
         info = get_run(conn, run_id)
     except UnknownRunError as exc:
         raise UsageError(str(exc)) from None
-    if info.status == "running" and not partial:
+    if info.status == "running" and not partial and not info.orchestrator_gone():
         bars, fills = count_rows(conn, "bars", info.run_id), count_rows(conn, "fills", info.run_id)
         raise UsageError(
             f"run {info.run_id} is still running (started {info.wall_time_s:,.0f} s ago; {bars:,} bars and {fills:,} fills"

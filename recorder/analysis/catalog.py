@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import difflib
 import json
+import platform
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bus.registry import pid_exited
 from recorder import runsdb
 from recorder.analysis.timefmt import iso_to_ns
 
@@ -40,6 +42,23 @@ class RunInfo:
     config: dict[str, Any]
     metadata: dict[str, Any] | None
     error: str | None
+
+    def orchestrator_gone(self) -> str | None:
+        """Why this `running` run has certainly nobody running it (its orchestrator, on this host,
+        is gone: the pid exited or now names a newer process), else None."""
+        meta = self.metadata if isinstance(self.metadata, dict) else {}
+        pid, host = meta.get("orchestrator_pid"), meta.get("host")
+        if self.status != "running" or not isinstance(pid, int) or (host and host != platform.node()):
+            return None
+        start = meta.get("orchestrator_start")
+        if pid_exited(pid, start if isinstance(start, str) else None):
+            return f"its orchestrator (pid {pid}) is gone"
+        return None
+
+    @property
+    def shown_status(self) -> str:
+        """The status to show: `abandoned` for a `running` run whose orchestrator is gone."""
+        return "abandoned" if self.orchestrator_gone() else self.status
 
     @property
     def wall_time_s(self) -> float:

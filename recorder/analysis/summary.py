@@ -26,7 +26,8 @@ class RunSummary:
     def to_dict(self) -> dict[str, Any]:
         i = self.info
         return {
-            "run_id": i.run_id, "status": i.status, "strategies": i.strategy_ids, "symbols": i.symbols,
+            "run_id": i.run_id, "status": i.shown_status, "orchestrator_gone": i.orchestrator_gone(),
+            "strategies": i.strategy_ids, "symbols": i.symbols,
             "bars": self.bars, "fills": self.fills, "net_pnl": self.net_pnl,
             "ts_start": i.ts_start, "ts_end": i.ts_end, "wall_time_s": round(i.wall_time_s, 3),
         }

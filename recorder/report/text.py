@@ -40,7 +40,7 @@ def runs_list(summaries: Sequence[RunSummary]) -> list[str]:
         return ["no runs"]
     header = ["run id", "status", "strategies", "symbols", "bars", "fills", "net PnL", "wall time"]
     rows = [
-        [s.info.run_id, s.info.status, _short_list(s.info.strategy_ids, 2), _short_list(s.info.symbols),
+        [s.info.run_id, s.info.shown_status, _short_list(s.info.strategy_ids, 2), _short_list(s.info.symbols),
          fmt.count(s.bars), fmt.count(s.fills), fmt.money(s.net_pnl), fmt.duration(s.info.wall_time_s)]
         for s in summaries
     ]
@@ -60,7 +60,10 @@ def run_header(info: RunInfo, a: RunAnalysis | None = None) -> list[str]:
     """Key-value lines: identity, status (and error), configuration."""
     c = info.config
     lines = [f"run         {info.run_id}", f"name        {info.name}", f"status      {info.status}"]
-    if info.status == "running":
+    gone = info.orchestrator_gone()
+    if gone:
+        lines[-1] = f"status      abandoned  (left running: {gone}; figures are what was recorded)"
+    elif info.status == "running":
         lines[-1] += "  (still being recorded: figures are what is recorded so far)"
     lines.append(f"started     {iso_ns(info.ts_start, fraction=False)}   wall time {fmt.duration(info.wall_time_s)}")
     if a is not None:

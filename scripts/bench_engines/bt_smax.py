@@ -7,7 +7,7 @@ Prints one JSON object: {"load_s", "run_s", "fills", "pnl", "pnl_broker", "backt
 
 - Loading: the CSV is parsed with numpy and split per symbol (`load_s`); each symbol becomes a
   feed built from those arrays (no pandas). bt preloads the feeds inside `cerebro.run()`.
-- Logic: the cross rule of WORKLOAD.md written out on the two SMA lines (bt's CrossOver is not
+- Logic: the SMA-X cross rule (scripts/smax.py) written out on the two SMA lines (bt's CrossOver is not
   used: it looks back past equal values, so it differs at ties); SMA(period) is bt's own
   (`math.fsum(window) / period`). Market orders for target - position, filled by bt's default
   broker at the next bar's open; no commission; ample cash so no order is ever refused.

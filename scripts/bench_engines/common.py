@@ -35,7 +35,7 @@ class Bars(NamedTuple):
 
 
 def load_csv(path: str | os.PathLike[str]) -> dict[str, Bars]:
-    """The gen.py CSV (ts_event_ns,symbol,open,high,low,close,volume, header first), split by symbol.
+    """The gen_bars.py CSV (ts_event_ns,symbol,open,high,low,close,volume, header first), split by symbol.
 
     Rows may come in any order; each symbol's bars are sorted by time (stable).
     """

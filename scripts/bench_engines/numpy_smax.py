@@ -7,9 +7,9 @@ Prints one JSON object: {"load_s", "run_s", "fills", "pnl"}.
 
 Exact decimal arithmetic: prices have two decimals, so closes are taken as integer cents and the
 SMAs compared through their integer window sums (fast > slow  <=>  sum_f * slow > sum_s * fast),
-cumsum for the windows. Ties (fast == slow exactly) therefore follow WORKLOAD.md's rule to the
-letter, which float engines cannot promise; bench.py uses this engine as the reference and allows
-other engines to differ only at such ties.
+cumsum for the windows. Ties (fast == slow exactly) therefore follow the SMA-X rule (scripts/smax.py)
+to the letter, which engines summing floats cannot promise; bench.py uses this engine as the
+reference, allows backtrader to differ only at such ties and tickbus (exact SMAs) not at all.
 """
 
 from __future__ import annotations

@@ -167,7 +167,7 @@ def test_symbology_dates_decide_the_symbol(tmp_path: Path) -> None:
     c.execute("INSERT INTO ohlcv VALUES (11, 33, ?, 1, 1, 1, 1, 1)", (T0 - DAY,))  # 2024-01-01
     c.commit()
     got = [(b.ts_event_ns, b.symbol, b.open) for g in run(feed(db, price_scale=1.0)) for b in g]
-    # The seed's query (ONESECONDTRADER.md §6): a join on date(ts_event / 1e9, 'unixepoch').
+    # The seed's query: a join on date(ts_event / 1e9, 'unixepoch').
     seed = c.execute(
         "SELECT o.ts_event, s.symbol, o.open FROM ohlcv o"
         " JOIN instruments i ON i.instrument_id = o.instrument_id"

@@ -21,7 +21,7 @@ from components.secmaster import (
 )
 from components.secmaster.db import date_to_ns, ns_to_date, ns_to_iso
 
-# The seed's v1 tables and columns (ONESECONDTRADER.md §5), symbol_coverage in its 0.75 shape.
+# The seed's v1 tables and columns, symbol_coverage in its 0.75 shape.
 SEED_COLUMNS = {
     "publishers": ["publisher_id", "name", "dataset", "venue"],
     "instruments": ["instrument_id", "publisher_ref", "source_instrument_id", "symbol", "symbol_type"],

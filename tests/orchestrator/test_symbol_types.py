@@ -66,7 +66,7 @@ def test_symbol_type_and_bar_period_in_run_toml(futures: Path, tmp_path: Path) -
 
 @pytest.mark.parametrize("args, message", [
     ([], "several periods"),
-    (["--bar-period", "WEEK"], "bar period 'WEEK' is not one of SECOND (1s), MINUTE (1m), HOUR (1h), DAY (1d)"),
+    (["--bar-period", "WEEK"], "expected one of SECOND (1s), MINUTE (1m), HOUR (1h), DAY (1d), got 'WEEK'"),
     (["--bar-period", "1m"], "no MINUTE bars"),
     (["--symbol-type", "ticker"], "no symbols of type 'ticker' (symbol types present: continuous, raw_symbol)"),
     (["--symbol-type", "continuous", "--symbols", "ESH4", "--bar-period", "1d"], "unknown symbol(s)"),

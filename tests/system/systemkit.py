@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +57,33 @@ def strategy_events(db: Path, run_id: str, strategy_id: str) -> dict[str, list[t
         out[table] = sorted(rows, key=repr)
     conn.close()
     return out
+
+
+class Background:
+    """orch.run() in a thread, so the test can hurt its processes meanwhile."""
+
+    def __init__(self, orch: Any) -> None:
+        self.orch = orch
+        self.result: Any = None
+        self.ended_at = 0.0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.result = self.orch.run()
+        self.ended_at = time.time()
+
+    def child(self, name: str) -> Any:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            run = self.orch.process_run
+            progress = run is not None and (run.run_dir / "progress.json").exists()
+            if progress:
+                return next(c for c in run.children if c.name == name)
+            time.sleep(0.02)
+        raise AssertionError("the replay did not start")
+
+    def wait(self) -> Any:
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the run did not end"
+        return self.result

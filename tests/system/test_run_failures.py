@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from exerciser import KILL_AT, HangsInBroker, RaisesInBroker
-from systemkit import EXERCISER, make_orchestrator, processes_mentioning
+from systemkit import EXERCISER, Background, make_orchestrator, processes_mentioning
 
 from components.runtime import PUBLISH_EVERY
 
@@ -230,38 +230,6 @@ def test_a_component_that_fails_before_joining_is_named_with_its_traceback(secma
 # --- the right culprit, named fast (failure records: bus/run_contract.py) -----------------------
 
 
-class _Background:
-    """orch.run() in a thread, so the test can hurt its processes meanwhile."""
-
-    def __init__(self, orch: Any) -> None:
-        import threading
-
-        self.orch = orch
-        self.result: Any = None
-        self.ended_at = 0.0
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        self.result = self.orch.run()
-        self.ended_at = time.time()
-
-    def child(self, name: str) -> Any:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            run = self.orch.process_run
-            progress = run is not None and (run.run_dir / "progress.json").exists()
-            if progress:
-                return next(c for c in run.children if c.name == name)
-            time.sleep(0.02)
-        raise AssertionError("the replay did not start")
-
-    def wait(self) -> Any:
-        self.thread.join(60)
-        assert not self.thread.is_alive(), "the run did not end"
-        return self.result
-
-
 def _slow_run(secmaster: Path, tmp_path: Path) -> Any:
     slow = with_parameters(resolve(f"{EXERCISER}:Slow"), {"sleep_ms": "5"}, None)
     return make_orchestrator(secmaster, tmp_path / "runs.db", [slow, resolve("SMACrossover")])
@@ -272,7 +240,7 @@ def test_a_frozen_member_is_named_and_ends_the_run_within_2_s_of_its_loss(secmas
                                                                           victim: str) -> None:
     """SIGSTOP: heartbeats stop, the bus loses it (1 s) and records it; the frozen process is
     killed, not waited for; the datafeed that ended because of it is not blamed."""
-    run = _Background(_slow_run(secmaster, tmp_path))
+    run = Background(_slow_run(secmaster, tmp_path))
     os.kill(run.child(victim).pid, signal.SIGSTOP)
     result = run.wait()
     assert result.status == "failed" and _cause(result) == ("lost", victim), result.failure
@@ -282,7 +250,7 @@ def test_a_frozen_member_is_named_and_ends_the_run_within_2_s_of_its_loss(secmas
 
 
 def test_a_killed_bus_is_named_and_ends_the_run_within_2_s(secmaster: Path, tmp_path: Path) -> None:
-    run = _Background(_slow_run(secmaster, tmp_path))
+    run = Background(_slow_run(secmaster, tmp_path))
     run.child("Slow")
     os.kill(run.orch.process_run.bus_proc.pid, signal.SIGKILL)
     killed = time.time()
@@ -295,7 +263,7 @@ def test_a_killed_bus_is_named_and_ends_the_run_within_2_s(secmaster: Path, tmp_
 def test_an_external_fail_request_is_the_cause_not_the_datafeed(secmaster: Path, tmp_path: Path) -> None:
     from bus import ControlClient
 
-    run = _Background(_slow_run(secmaster, tmp_path))
+    run = Background(_slow_run(secmaster, tmp_path))
     run.child("Slow")
     with ControlClient(run.orch.run_dir, timeout=2.0) as control:
         control.fail("operator pulled the plug")
