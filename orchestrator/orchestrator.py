@@ -219,8 +219,7 @@ class Orchestrator:
             "mode": "backtest",
             "symbols": plan.symbols,
             "strategies": [getattr(c, "name", "") or c.__name__ for c in self.strategies],
-            "start_date": getattr(plan.datafeed, "start_ts", None),
-            "end_date": getattr(plan.datafeed, "end_ts", None),
+            **runsdb.range_config(getattr(plan.datafeed, "start_ts", None), getattr(plan.datafeed, "end_ts", None)),
             "in_process": self.in_process,
             "components": {
                 "strategies": [

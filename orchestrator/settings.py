@@ -126,6 +126,19 @@ def symbols(value: Any) -> list[str] | None:
     return [s.strip() for s in value]
 
 
+def bar_period(value: Any) -> str:
+    """A BarPeriod's name, given as one (MINUTE) or as the secmaster import spells it (1m)."""
+    from components.models import BarPeriod
+    from components.secmaster.csv_import import BAR_PERIODS
+
+    text = _text(value)
+    found = BAR_PERIODS.get(text.lower()) or BarPeriod.__members__.get(text.upper())
+    if found is None:
+        names = ", ".join(f"{p.name} ({short})" for short, p in BAR_PERIODS.items())
+        raise ValueError(f"expected one of {names}, got {text!r}")
+    return found.name
+
+
 def listen_address(value: Any) -> str:
     """tcp://HOST:PORT that this host can bind (checked by binding it for a moment)."""
     from bus.security import split_tcp
@@ -159,6 +172,11 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("symbols", symbols, "comma-separated symbols, or 'all' (default: every instrument of the dataset)"),
     Setting("publisher", _text, "secmaster publisher (default: the only one)"),
     Setting("dataset", _text, "secmaster dataset (default: the only one of the publisher)"),
+    Setting("symbol_type", _text, "the symbology the symbols are in: raw_symbol (default), continuous "
+                                  "(e.g. ES.c.0 built by the seed's tools), ticker, ..."),
+    Setting("bar_period", bar_period, "SECOND, MINUTE, HOUR or DAY (or 1s, 1m, 1h, 1d): which bars to replay when "
+                                      "the data has several (strategies with a bar_period parameter follow it unless "
+                                      "given with --param)", "PERIOD"),
     Setting("start", moment, "first bar time, ISO-8601 (date or datetime, UTC)"),
     Setting("end", moment, "last bar time, ISO-8601 (a date means the whole day)"),
     Setting("commission_per_unit", non_negative, "broker commission per unit traded (default 0)"),
@@ -295,15 +313,9 @@ def _strategies(value: Any, origin: str, problems: list[str]) -> list[tuple[str,
 
 def parse_time(text: str, *, end: bool, what: str) -> int:
     """ISO-8601 to ns since the epoch (naive = UTC); a bare date as an end means its last ns."""
+    from recorder.analysis.timefmt import iso_to_ns
+
     try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text)
-            t = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
-            ns = int(t.timestamp()) * 1_000_000_000
-            return ns + 86_400 * 1_000_000_000 - 1 if end else ns
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return iso_to_ns(text, end=end)
     except ValueError:
         raise ValueError(f"{what + ' ' if what else ''}{text!r} is not an ISO-8601 date or datetime") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return int(t.timestamp() * 1_000_000) * 1000

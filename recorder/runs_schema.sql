@@ -1,8 +1,9 @@
--- tickbus runs database, schema version 1: the seed's runs.db layout (runs + one table per event
+-- tickbus runs database, schema version 2: the seed's runs.db layout (runs + one table per event
 -- type, same table and column names) with a strategy_id column where events carry one, and
 -- tickbus additions (runs.error, order_submissions.expires_at_ns). Tools written for the seed's
--- runs.db read it unchanged.
-PRAGMA user_version = 1;
+-- runs.db read it unchanged; a runs.db the seed made (version 1, without the additions) is
+-- upgraded in place by adding them (recorder/runsdb.py).
+PRAGMA user_version = 2;
 
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,

@@ -2,22 +2,31 @@
 
 The schema is the seed's (runs + one table per event type) plus `strategy_id` columns; see
 runs_schema.sql. WAL lets readers (reports, the dashboard) read while a run is being recorded.
+
+A runs.db the seed made lacks tickbus's columns. Opened to write (`connect`), it is upgraded in
+place: the missing tables and columns are added (nullable, so the seed's own code keeps writing
+and reading it) and the schema version is bumped; every seed row stays. Opened to read
+(`connect_readonly`), nothing is written: temporary views in the connection supply the missing
+columns as NULL, so every reader sees one layout.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import re
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+NS_PER_DAY = 86_400 * 1_000_000_000
 MIN_FREE_BYTES = 1 << 20  # a run needs room for at least its run row, its journal and a first batch
 STATUSES = ("running", "completed", "failed", "cancelled")
 
@@ -31,7 +40,7 @@ def schema_sql() -> str:
 
 
 def connect(path: str | Path, *, create: bool = True, timeout: float = 30.0) -> sqlite3.Connection:
-    """Open (and if needed create) a runs database with WAL and foreign keys on."""
+    """Open (and if needed create, or upgrade) a runs database with WAL and foreign keys on."""
     p = Path(path)
     if not create and not p.exists():
         raise RunsDbError(f"{p}: no such runs database")
@@ -40,27 +49,129 @@ def connect(path: str | Path, *, create: bool = True, timeout: float = 30.0) -> 
     try:
         conn = sqlite3.connect(str(p), timeout=timeout, isolation_level=None)
         conn.execute("PRAGMA foreign_keys = ON")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.OperationalError as exc:  # locked, unreadable, a folder that cannot be created
         raise RunsDbError(f"{p}: cannot open: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise RunsDbError(f"{p}: not a runs database ({exc})") from None
-    if version > SCHEMA_VERSION:
-        conn.close()
-        raise RunsDbError(f"{p}: runs database schema version {version} is newer than this tickbus ({SCHEMA_VERSION})")
+    version, tables = _inspect(p, conn)
     if not tables:
         if not create:
             conn.close()
             raise RunsDbError(f"{p}: empty file, not a runs database")
         _while_locked(p, conn, timeout, lambda: (conn.execute("PRAGMA journal_mode = WAL"), conn.executescript(schema_sql())))
-    elif "runs" not in tables:
-        conn.close()
-        raise RunsDbError(f"{p}: not a runs database (no 'runs' table)")
     else:
+        if version < SCHEMA_VERSION:
+            _while_locked(p, conn, timeout, lambda: _upgrade(conn), f"upgrading it from schema version {version} to {SCHEMA_VERSION}")
         _while_locked(p, conn, timeout, lambda: conn.execute("PRAGMA journal_mode = WAL"))
     conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+def connect_readonly(path: str | Path, *, timeout: float = 30.0) -> sqlite3.Connection:
+    """Open an existing runs database for reading only: the file is never written, whichever
+    tool made it (a seed-made file is read through views that add tickbus's columns as NULL)."""
+    p = Path(path)
+    if not p.is_file():
+        raise RunsDbError(f"{p}: no such runs database")
+    try:
+        conn = sqlite3.connect(p.absolute().as_uri() + "?mode=ro", uri=True, timeout=timeout, isolation_level=None)
+    except sqlite3.DatabaseError as exc:
+        raise RunsDbError(f"{p}: cannot open ({exc})") from None
+    _, tables = _inspect(p, conn)
+    if not tables:
+        conn.close()
+        raise RunsDbError(f"{p}: empty file, not a runs database")
+    lacking_tables, lacking_columns = _lacking(conn)
+    ref = _reference()
+    for table, cols in lacking_columns.items():
+        extra = ", ".join(f"NULL AS {name}" for name, _ in cols)
+        conn.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {extra} FROM main.{table}")
+    for table in lacking_tables:
+        nulls = ", ".join(f"NULL AS {name}" for name, _ in ref[table].columns)
+        conn.execute(f"CREATE TEMP VIEW {table} AS SELECT {nulls} WHERE 0")
+    return conn
+
+
+def _inspect(p: Path, conn: sqlite3.Connection) -> tuple[int, set[str]]:
+    """(schema version, tables) of a file that may be a runs database; RunsDbError if it is not."""
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = {r[0] for r in conn.execute("SELECT name FROM main.sqlite_master WHERE type='table'")}
+    except sqlite3.OperationalError as exc:  # locked, unreadable
+        conn.close()
+        raise RunsDbError(f"{p}: cannot open: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise RunsDbError(f"{p}: not a runs database ({exc})") from None
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise RunsDbError(f"{p}: runs database schema version {version} is newer than this tickbus ({SCHEMA_VERSION})")
+    if tables and "runs" not in tables:
+        conn.close()
+        raise RunsDbError(f"{p}: not a runs database (no 'runs' table)")
+    return version, tables
+
+
+@dataclass(frozen=True)
+class _Table:
+    create: str
+    columns: tuple[tuple[str, str], ...]  # (name, declared type)
+    indexes: tuple[str, ...]
+
+
+@functools.cache
+def _reference() -> dict[str, _Table]:
+    """Every table of runs_schema.sql as SQLite itself describes it (from an in-memory copy)."""
+    mem = sqlite3.connect(":memory:")
+    try:
+        mem.executescript(schema_sql())
+        out = {}
+        for name, create in mem.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall():
+            cols = tuple((r[1], r[2]) for r in mem.execute(f"PRAGMA table_info({name})"))
+            idx = tuple(r[0] for r in mem.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (name,)))
+            out[name] = _Table(create, cols, idx)
+        return out
+    finally:
+        mem.close()
+
+
+def _lacking(conn: sqlite3.Connection) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
+    """Tables of the schema the file lacks, and the columns its tables lack."""
+    have = {r[0] for r in conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'")}
+    tables: list[str] = []
+    columns: dict[str, list[tuple[str, str]]] = {}
+    for name, table in _reference().items():
+        if name not in have:
+            tables.append(name)
+            continue
+        present = {r[1] for r in conn.execute(f"PRAGMA main.table_info({name})")}
+        missing = [c for c in table.columns if c[0] not in present]
+        if missing:
+            columns[name] = missing
+    return tables, columns
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Add what the schema has and the file lacks, in one transaction (re-checked under the write
+    lock, so two processes upgrading at once add each column once)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        tables, columns = _lacking(conn)
+        ref = _reference()
+        for name in tables:
+            conn.execute(ref[name].create)
+            for index in ref[name].indexes:
+                conn.execute(index)
+        for name, cols in columns.items():
+            for column, declared in cols:
+                conn.execute(f"ALTER TABLE {name} ADD COLUMN {column} {declared}")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def check_usable(path: str | Path) -> None:
@@ -91,7 +202,7 @@ def check_usable(path: str | Path) -> None:
                           f"({fs.f_bavail * fs.f_frsize // 1024:,} KiB free)")
 
 
-def _while_locked(p: Path, conn: sqlite3.Connection, timeout: float, step: Callable[[], object]) -> None:
+def _while_locked(p: Path, conn: sqlite3.Connection, timeout: float, step: Callable[[], object], what: str = "") -> None:
     """Retry `step` while another process holds the lock: switching to WAL (and the schema that
     goes with a new file) does not wait for SQLite's busy timeout, so two runs started at once into
     a new runs.db would otherwise have one fail with 'database is locked'. The schema is
@@ -102,6 +213,11 @@ def _while_locked(p: Path, conn: sqlite3.Connection, timeout: float, step: Calla
             step()
             return
         except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc):  # "attempt to write a readonly database"
+                conn.close()
+                doing = f" ({what})" if what else ""
+                raise RunsDbError(f"{p}: the file is read-only, and recording into it needs a write{doing}; "
+                                  "make it writable (reading it works as it is: tickbus runs list/show)") from None
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 conn.close()
                 raise RunsDbError(f"{p}: cannot set up the runs database: {exc}") from None
@@ -179,3 +295,32 @@ def update_config(conn: sqlite3.Connection, run_id: str, update: dict[str, Any])
         config = json.loads(row[0]) if row and row[0] else {}
         config.update(update)
         conn.execute("UPDATE runs SET config = ? WHERE run_id = ?", (json.dumps(config), run_id))
+
+
+def range_config(start_ns: int | None, end_ns: int | None) -> dict[str, Any]:
+    """The replay range as a run's config records it, readable by both tools: `start_date` and
+    `end_date` as the seed writes them (a UTC date, "YYYY-MM-DD", when the bound is a whole day;
+    else ISO-8601), and the exact bounds in tickbus's own `start_ns` / `end_ns` (inclusive)."""
+    from recorder.analysis.timefmt import iso_ns
+
+    def text(ns: int | None, end: bool) -> str | None:
+        if ns is None:
+            return None
+        whole = (ns + 1 if end else ns) % NS_PER_DAY == 0
+        return iso_ns(ns)[:10] if whole else iso_ns(ns)
+
+    return {"start_date": text(start_ns, False), "end_date": text(end_ns, True), "start_ns": start_ns, "end_ns": end_ns}
+
+
+def delete_runs(conn: sqlite3.Connection, run_ids: list[str]) -> int:
+    """Delete runs and every row they recorded, in one transaction; how many runs were deleted.
+    (Child rows are deleted explicitly: a seed-made file has no ON DELETE CASCADE.)"""
+    if not run_ids:
+        return 0
+    marks = ", ".join("?" * len(run_ids))
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        for table in _reference():
+            if table != "runs":
+                conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", run_ids)
+        return int(conn.execute(f"DELETE FROM runs WHERE run_id IN ({marks})", run_ids).rowcount)

@@ -80,6 +80,7 @@ def build_orchestrator(s: dict[str, Any], progress: Any = None) -> Any:
     """Validated Orchestrator for the settings; raises UsageError naming what is wrong."""
     from components.broker import SimulatedBroker
     from components.datafeed import SimulatedDatafeed
+    from components.models import BarPeriod
     from components.spec import configured
     from orchestrator import strategies as strat
     from orchestrator.orchestrator import Orchestrator
@@ -100,10 +101,13 @@ def build_orchestrator(s: dict[str, Any], progress: Any = None) -> Any:
 
     symbols: list[str] | None = s.get("symbols")
 
+    period = BarPeriod[s["bar_period"]] if s.get("bar_period") else None
     classes = []
     for ref, params in s["strategies"]:
         try:
             cls = strat.resolve(ref)
+            if period is not None and "bar_period" in (getattr(cls, "parameters", None) or {}) and "bar_period" not in params:
+                params = {**params, "bar_period": period.name}  # the strategy follows the data, as in the seed
             classes.append(strat.with_parameters(cls, params, symbols))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
@@ -111,6 +115,10 @@ def build_orchestrator(s: dict[str, Any], progress: Any = None) -> Any:
     feed_attrs: dict[str, Any] = {
         "db_path": str(secmaster), "publisher_name": publisher, "dataset": dataset, "symbols": symbols,
     }
+    if s.get("symbol_type"):
+        feed_attrs["symbol_type"] = str(s["symbol_type"])
+    if period is not None:
+        feed_attrs["bar_period"] = period
     if s.get("start"):
         feed_attrs["start_ts"] = parse_time(str(s["start"]), end=False, what="--start")
     if s.get("end"):

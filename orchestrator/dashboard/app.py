@@ -1,7 +1,8 @@
 """The dashboard's Starlette app: server-rendered pages, a JSON API, and the static assets.
 
 Blocking work (SQLite, analysis, the bus's control socket, validating a launch) runs in the
-thread pool; the job manager is only touched from the event loop, so it needs no locks.
+thread pool; the job manager is only touched from the event loop, so it needs no locks. Run ids
+may contain '/' (the seed puts strategy names in them), so run routes take the rest of the path.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,14 +26,18 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from orchestrator.dashboard import launch, rundata
-from orchestrator.dashboard.catalog import StrategyCatalog
+from orchestrator.dashboard.catalog import StrategyCatalog, label
 from orchestrator.dashboard.jobs import Job, JobManager
+from orchestrator.dashboard.presets import CHART_TYPES, COLORS, STYLES, WIDTHS, PresetError, Presets, strategy_set
 from orchestrator.dashboard.secmaster import SecmasterOffer
 from recorder import runsdb
 from recorder.analysis import UnknownRunError
+from recorder.analysis.catalog import RunInfo
+from recorder.analysis.segments import OPERATORS, SegmentError
 
 HERE = Path(__file__).parent
 TICK_S = 0.25
+LIVE = ("queued", "starting", "running")
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,15 @@ class Config:
     strategies_dir: Path | None = None
     max_concurrent: int = 2
     state_dir: Path | None = None  # default: RUNS_DB.dashboard/ next to the runs database
+    presets_db: Path | None = None  # default: presets.db next to the runs database (the seed's file name)
 
     @property
     def state(self) -> Path:
         return self.state_dir or self.runs_db.with_name(self.runs_db.name + ".dashboard")
+
+    @property
+    def presets(self) -> Path:
+        return self.presets_db or self.runs_db.with_name("presets.db")
 
 
 class Dashboard:
@@ -56,6 +66,7 @@ class Dashboard:
         self.catalog = StrategyCatalog(config.strategies_dir)
         self.offer = SecmasterOffer(config.secmaster)
         self.jobs = JobManager(config.state, config.runs_db, config.max_concurrent)
+        self.presets = Presets(config.presets)
         self.analyses = rundata.Analyses()
         self.lock = threading.Lock()  # the analysis cache, from pool threads
 
@@ -76,50 +87,61 @@ class Dashboard:
         else:
             assert job is not None
             e = {"run_id": job.run_id, "name": job.label, "status": job.status, "started": None, "ended": None,
-                 "wall_time_s": None, "strategies": [job.label], "symbols": job.settings.get("symbols") or [], "error": None}
+                 "ts_start": int(job.created * 1e9), "wall_time_s": None, "strategies": job.label.split(", "),
+                 "symbols": job.settings.get("symbols") or [], "error": None, "seed": False}
         e["job_id"] = job.job_id if job else None
         e["orchestrator_pid"] = job.pid if job else None
         if job is not None and job.error and not e.get("error"):
             e["error"] = job.error
-        e["cancellable"] = job is not None and job.state != "done" and e["status"] in ("queued", "starting", "running")
+        e["notice"] = job.cancel_note if job else None
+        e["cancellable"] = job is not None and job.state != "done" and e["status"] in LIVE
         e["key"] = e.get("run_id") or e["job_id"]
         return e
 
     def list_entries(self) -> list[dict[str, Any]]:
+        """Every run and job, newest first (a job not yet in runs.db by when it was submitted)."""
         with self.db() as conn:
             rows = rundata.list_runs(conn)
         jobs = list(self.jobs.jobs.values())  # a snapshot: the event loop may add one meanwhile
         by_run = {j.run_id: j for j in jobs if j.run_id}
         entries = [self.entry(r, by_run.get(r["run_id"])) for r in rows]
         seen = {r["run_id"] for r in rows}
-        pending = [j for j in jobs if not (j.run_id and j.run_id in seen)]
-        pending.sort(key=lambda j: j.created, reverse=True)
-        return [self.entry(None, j) for j in pending if j.state != "done" or not j.run_id] + entries
+        entries += [self.entry(None, j) for j in jobs if not (j.run_id and j.run_id in seen) and (j.state != "done" or not j.run_id)]
+        entries.sort(key=lambda e: e["ts_start"], reverse=True)
+        return entries
 
-    def detail(self, key: str) -> dict[str, Any] | None:
+    def info(self, conn: Any, key: str) -> tuple[RunInfo | None, Job | None]:
         job = self.jobs.find(key)
         run_id = job.run_id if job else key
+        try:
+            return (rundata.detail(conn, run_id) if run_id else None), job
+        except UnknownRunError:
+            return None, job
+
+    def view(self, conn: Any, info: RunInfo) -> rundata.RunView:
+        with self.lock:
+            return self.analyses.get(conn, info)
+
+    def detail(self, key: str, *, results: str = "always") -> dict[str, Any] | None:
+        """A run for the pages and the API; `results` ("always", "final" or "never") says when
+        to add its figures (analysing a running run again on every status poll would be waste)."""
         with self.db() as conn:
-            try:
-                info = rundata.detail(conn, run_id) if run_id else None
-            except UnknownRunError:
-                info = None
+            info, job = self.info(conn, key)
             if info is None and job is None:
                 return None
             e = self.entry(rundata.run_row(info) if info else None, job)
             e["error_text"] = (info.error if info else None) or (job.error if job else None)
             e["config"] = info.config if info else {"settings": job.settings if job else {}}
+            e["configuration"] = rundata.configuration(info) if info else []
             if e["status"] in ("running", "starting"):
                 run_dir = job.run_dir if job else None
                 e["bus"] = rundata.bus_stats(run_dir)
                 e["progress"] = rundata.progress(run_dir)
-                if info is not None and e["progress"] is None:
+                if info is not None and job is None:
                     e["recorded_bars"] = rundata.recorded_bars(conn, info.run_id)
-            elif info is not None and info.status in rundata.FINAL:
+            if info is not None and (results == "always" or (results == "final" and info.status in rundata.FINAL)):
                 try:
-                    with self.lock:
-                        a = self.analyses.get(conn, info)
-                    e["results"] = rundata.results(a)
+                    e["results"] = rundata.results(self.view(conn, info).analysis)
                 except Exception as exc:  # noqa: BLE001 - show the run and why its figures are missing
                     e["results_error"] = f"{type(exc).__name__}: {exc}"
         return e
@@ -135,6 +157,10 @@ def _dash(request: Request) -> Dashboard:
 def _render(request: Request, name: str, **context: Any) -> Response:
     templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(request, name, context)
+
+
+def _error(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
 
 
 async def health(request: Request) -> Response:
@@ -164,25 +190,31 @@ async def new_run(request: Request) -> Response:
     strategies = await run_in_threadpool(d.catalog.scan)
     offer = await run_in_threadpool(d.offer.get)
     return _render(request, "new.html", strategies=strategies[0], problems=strategies[1], offer=offer,
-                   max_concurrent=d.config.max_concurrent)
+                   datasets=[ds.to_dict() for ds in offer.datasets], max_concurrent=d.config.max_concurrent)
 
 
 def _not_json(request: Request) -> Response | None:
-    """POSTs must say JSON: a browser sends that cross-site only after a CORS preflight, which this
-    server never grants, so another web page cannot launch or cancel runs through the user."""
+    """Writes must say JSON: a browser sends that cross-site only after a CORS preflight, which
+    this server never grants, so another web page cannot launch, cancel or delete through the user."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        return JSONResponse({"error": "send Content-Type: application/json"}, status_code=415)
+        return _error("send Content-Type: application/json", 415)
     return None
+
+
+async def _json_body(request: Request) -> tuple[Any, Response | None]:
+    if (refused := _not_json(request)) is not None:
+        return None, refused
+    try:
+        return await request.json(), None
+    except ValueError:
+        return None, _error("the request is not JSON", 400)
 
 
 async def api_launch(request: Request) -> Response:
     d = _dash(request)
-    if (refused := _not_json(request)) is not None:
+    payload, refused = await _json_body(request)
+    if refused is not None:
         return refused
-    try:
-        payload = await request.json()
-    except ValueError:
-        return JSONResponse({"errors": {"fields": {}, "params": {}, "form": "the request is not JSON"}}, status_code=400)
     if not isinstance(payload, dict):
         return JSONResponse({"errors": {"fields": {}, "params": {}, "form": "expected a JSON object"}}, status_code=400)
     offer = await run_in_threadpool(d.offer.get)
@@ -198,11 +230,62 @@ async def api_runs(request: Request) -> Response:
     entries = await run_in_threadpool(d.list_entries)
     for e in entries:
         job = d.jobs.find(e["job_id"]) if e.get("job_id") else None
-        p = None
-        if job is not None and e["status"] == "running":
-            p = rundata.progress(job.run_dir)
+        p = rundata.progress(job.run_dir) if job is not None and e["status"] == "running" else None
         e["progress"] = p.get("fraction") if p else None
     return JSONResponse({"runs": entries, "max_concurrent": d.config.max_concurrent})
+
+
+def _delete_rows(d: Dashboard, run_ids: list[str]) -> int:
+    with d.db() as conn:
+        deleted = runsdb.delete_runs(conn, run_ids)
+    with d.lock:
+        for run_id in run_ids:
+            d.analyses.forget(run_id)
+    return deleted
+
+
+def _statuses(d: Dashboard, keys: list[str]) -> dict[str, tuple[str, str] | None]:
+    """key -> (run id, status in runs.db), or None for a key runs.db does not know."""
+    out: dict[str, tuple[str, str] | None] = {}
+    with d.db() as conn:
+        for key in keys:
+            info, _ = d.info(conn, key)
+            out[key] = (info.run_id, info.status) if info is not None else None
+    return out
+
+
+async def api_delete(request: Request) -> Response:
+    """DELETE /api/runs {"run_ids": [...]} (the seed's request): runs this dashboard is running
+    are cancelled and deleted once they end; finished runs are deleted at once; a run running
+    elsewhere is left alone."""
+    d = _dash(request)
+    payload, refused = await _json_body(request)
+    if refused is not None:
+        return refused
+    keys = payload.get("run_ids") if isinstance(payload, dict) else None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        return _error('expected {"run_ids": [RUN_ID, ...]}', 400)
+    statuses = await run_in_threadpool(_statuses, d, keys)
+    deleted: list[str] = []
+    pending: list[str] = []
+    problems: dict[str, str] = {}
+    rows: list[str] = []
+    for key in keys:
+        job, known = d.jobs.find(key), statuses[key]
+        ended = known is not None and known[1] in rundata.FINAL
+        if job is not None:
+            (deleted if d.jobs.delete(job, ended=ended) else pending).append(key)
+        elif known is None:
+            problems[key] = "no such run"
+        elif not ended:
+            problems[key] = "still running, and not started by this dashboard: stop it first (Ctrl-C where it runs)"
+        else:
+            deleted.append(key)
+            rows.append(known[0])
+    rows += d.jobs.to_delete
+    d.jobs.to_delete = []
+    await run_in_threadpool(_delete_rows, d, rows)
+    return JSONResponse({"deleted": deleted, "pending": pending, "refused": problems})
 
 
 async def runs_page(request: Request) -> Response:
@@ -212,17 +295,31 @@ async def runs_page(request: Request) -> Response:
 
 
 async def api_run(request: Request) -> Response:
-    e = await run_in_threadpool(_dash(request).detail, request.path_params["key"])
+    when = "always" if request.query_params.get("results") == "1" else "final"
+    e = await run_in_threadpool(_dash(request).detail, request.path_params["key"], results=when)
     if e is None:
-        return JSONResponse({"error": f"no run or job {request.path_params['key']!r}"}, status_code=404)
+        return _error(f"no run or job {request.path_params['key']!r}", 404)
     return JSONResponse(e)
 
 
+#: What the run page's chart controls offer (the server checks saved settings against the same lists).
+CHART_CHOICES = {"chart_types": CHART_TYPES, "styles": STYLES, "colors": COLORS, "widths": WIDTHS, "operators": list(OPERATORS)}
+
+
 async def run_page(request: Request) -> Response:
-    e = await run_in_threadpool(_dash(request).detail, request.path_params["key"])
+    d = _dash(request)
+    e = await run_in_threadpool(d.detail, request.path_params["key"])
     if e is None:
         return _render(request, "missing.html", key=request.path_params["key"])
-    return _render(request, "run.html", run=e)
+    return _render(request, "run.html", run=e, **CHART_CHOICES)
+
+
+async def run_results(request: Request) -> Response:
+    """The results part of a run page (statistics, per symbol, round trips), re-fetched while it runs."""
+    e = await run_in_threadpool(_dash(request).detail, request.path_params["key"])
+    if e is None:
+        return Response("no such run", status_code=404)
+    return _render(request, "_results.html", run=e)
 
 
 async def api_cancel(request: Request) -> Response:
@@ -231,41 +328,93 @@ async def api_cancel(request: Request) -> Response:
         return refused
     job = d.jobs.find(request.path_params["key"])
     if job is None:
-        return JSONResponse({"error": "only runs launched by this dashboard can be cancelled here"}, status_code=404)
-    entry = await run_in_threadpool(d.detail, request.path_params["key"])
+        return _error("only runs launched by this dashboard can be cancelled here", 404)
+    entry = await run_in_threadpool(d.detail, request.path_params["key"], results="never")
     if entry is not None and entry["status"] in rundata.FINAL:
-        return JSONResponse({"error": f"the run has already ended ({entry['status']})", "status": entry["status"]}, status_code=409)
+        return JSONResponse({"error": f"too late to cancel: the run has already ended ({entry['status']})",
+                             "status": entry["status"]}, status_code=409)
     if not d.jobs.cancel(job):
-        return JSONResponse({"error": f"the run has already ended ({job.status})", "status": job.status}, status_code=409)
+        return JSONResponse({"error": f"too late to cancel: the run has already ended ({job.status})", "status": job.status},
+                            status_code=409)
     return JSONResponse({"key": job.run_id or job.job_id, "status": job.status, "cancel_requested": True}, status_code=202)
 
 
-def _series(d: Dashboard, run_id: str, symbol: str | None) -> dict[str, Any] | None:
+def _for_run(request: Request, work: Callable[[Dashboard, Any, RunInfo], Any]) -> Any:
+    """`work(dashboard, conn, info)` for the run the path names; None when there is none."""
+    d = _dash(request)
     with d.db() as conn:
-        try:
-            info = rundata.detail(conn, run_id)
-        except UnknownRunError:
-            return None
-        if symbol is not None:
-            return rundata.price(conn, info.run_id, symbol)
-        with d.lock:
-            a = d.analyses.get(conn, info)
-        return rundata.equity(a)
+        info, _ = d.info(conn, request.path_params["key"])
+        return None if info is None else work(d, conn, info)
+
+
+async def _run_json(request: Request, work: Callable[[Dashboard, Any, RunInfo], Any]) -> Response:
+    try:
+        data = await run_in_threadpool(_for_run, request, work)
+    except (SegmentError, PresetError) as exc:
+        return _error(str(exc), 422)
+    return JSONResponse(data) if data is not None else _error("no such run", 404)
+
+
+def _ns(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    return int(raw) if raw not in (None, "") and raw.lstrip("-").isdigit() else None
 
 
 async def api_equity(request: Request) -> Response:
-    d = _dash(request)
-    job = d.jobs.find(request.path_params["key"])
-    data = await run_in_threadpool(_series, d, (job.run_id if job else None) or request.path_params["key"], None)
-    return JSONResponse(data) if data is not None else JSONResponse({"error": "no such run"}, status_code=404)
+    return await _run_json(request, lambda d, conn, info: rundata.equity(d.view(conn, info).analysis))
 
 
 async def api_price(request: Request) -> Response:
+    q = request.query_params
+    return await _run_json(request, lambda d, conn, info: rundata.price(
+        conn, d.view(conn, info), q.get("symbol", ""), _ns(request, "start"), _ns(request, "end"), _ns(request, "trade")))
+
+
+async def api_performance(request: Request) -> Response:
+    return await _run_json(request, lambda d, conn, info: rundata.performance(d.view(conn, info), request.query_params.get("symbol") or None))
+
+
+async def api_segments(request: Request) -> Response:
+    q = request.query_params
+    return await _run_json(request, lambda d, conn, info: rundata.segments(d.view(conn, info), conn, q.get("symbol", ""), q))
+
+
+async def api_chart_settings(request: Request) -> Response:
+    """GET: the display settings of the run's strategy set (null: none saved); PUT: save them."""
+    if request.method == "GET":
+        return await _run_json(request, lambda d, conn, info: {
+            "strategy_set": strategy_set(info.strategy_ids), "settings": d.presets.chart_settings(strategy_set(info.strategy_ids))})
+    payload, refused = await _json_body(request)
+    if refused is not None:
+        return refused
+    return await _run_json(request, lambda d, conn, info: {
+        "strategy_set": strategy_set(info.strategy_ids), "settings": d.presets.save_chart_settings(strategy_set(info.strategy_ids), payload)})
+
+
+async def api_presets(request: Request) -> Response:
     d = _dash(request)
-    symbol = request.query_params.get("symbol", "")
-    job = d.jobs.find(request.path_params["key"])
-    data = await run_in_threadpool(_series, d, (job.run_id if job else None) or request.path_params["key"], symbol)
-    return JSONResponse(data) if data is not None else JSONResponse({"error": "no such run"}, status_code=404)
+    if request.method == "GET":
+        return JSONResponse({"presets": await run_in_threadpool(d.presets.symbol_presets)})
+    payload, refused = await _json_body(request)
+    if refused is not None:
+        return refused
+    if not isinstance(payload, dict):
+        return _error("expected a JSON object", 400)
+    try:
+        stored = await run_in_threadpool(d.presets.save_symbol_preset, payload)
+    except PresetError as exc:
+        return _error(str(exc), 422)
+    return JSONResponse({"status": "saved", "preset": stored})
+
+
+async def api_preset_delete(request: Request) -> Response:
+    d = _dash(request)
+    if (refused := _not_json(request)) is not None:
+        return refused
+    name = request.path_params["name"]
+    if not await run_in_threadpool(d.presets.delete_symbol_preset, name):
+        return _error(f"no preset {name!r}", 404)
+    return JSONResponse({"status": "deleted", "name": name})
 
 
 def create_app(config: Config) -> Starlette:
@@ -279,6 +428,9 @@ def create_app(config: Config) -> Starlette:
         async def ticker() -> None:
             while True:
                 dashboard.jobs.tick()
+                if dashboard.jobs.to_delete:  # runs deleted while they ran, now ended
+                    rows, dashboard.jobs.to_delete = dashboard.jobs.to_delete, []
+                    await run_in_threadpool(_delete_rows, dashboard, rows)
                 await asyncio.sleep(TICK_S)
 
         task = asyncio.create_task(ticker())
@@ -288,14 +440,20 @@ def create_app(config: Config) -> Starlette:
             task.cancel()
             dashboard.jobs.shutdown()
 
+    run = "/api/runs/{key:path}"
     app = Starlette(
         routes=[
             Route("/", index), Route("/health", health), Route("/new", new_run), Route("/runs", runs_page),
-            Route("/runs/{key}", run_page),
+            Route("/runs/{key:path}/results", run_results), Route("/runs/{key:path}", run_page),
             Route("/api/strategies", api_strategies), Route("/api/secmaster", api_secmaster),
+            Route("/api/presets", api_presets, methods=["GET", "POST"]),
+            Route("/api/presets/{name:path}", api_preset_delete, methods=["DELETE"]),
             Route("/api/runs", api_runs, methods=["GET"]), Route("/api/runs", api_launch, methods=["POST"]),
-            Route("/api/runs/{key}", api_run), Route("/api/runs/{key}/cancel", api_cancel, methods=["POST"]),
-            Route("/api/runs/{key}/equity", api_equity), Route("/api/runs/{key}/price", api_price),
+            Route("/api/runs", api_delete, methods=["DELETE"]),
+            Route(f"{run}/cancel", api_cancel, methods=["POST"]), Route(f"{run}/equity", api_equity),
+            Route(f"{run}/price", api_price), Route(f"{run}/performance", api_performance),
+            Route(f"{run}/segments", api_segments), Route(f"{run}/chart-settings", api_chart_settings, methods=["GET", "PUT"]),
+            Route(run, api_run),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         # only our own names: a DNS-rebinding page cannot talk to the dashboard either
@@ -304,5 +462,7 @@ def create_app(config: Config) -> Starlette:
     )
     app.state.dashboard = dashboard
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
-    app.state.templates.env.globals["vendor_version"] = "5.2.1"
+    env = app.state.templates.env
+    env.globals["vendor_version"] = "5.2.1"
+    env.filters["label"] = label
     return app

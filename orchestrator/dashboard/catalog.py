@@ -61,6 +61,17 @@ class LoadProblem:
     error: str
 
 
+#: Words a parameter name may contain that read as acronyms (`rsi_period` -> "RSI period").
+ACRONYMS = frozenset({"adx", "atr", "bb", "di", "ema", "macd", "pnl", "psar", "roc", "rsi", "sma", "vwap"})
+
+
+def label(name: str) -> str:
+    """A parameter's name as a form label: `fast_period` -> "Fast period", `atr_stop` -> "ATR stop"."""
+    words = [w.upper() if w.lower() in ACRONYMS else w for w in str(name).split("_") if w]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
 def _json_value(value: Any) -> Any:
     return value.name if isinstance(value, enum.Enum) else value
 
@@ -109,9 +120,9 @@ class StrategyCatalog:
         try:
             loaded: Any = load_file_module(path)
         except SpecError as exc:
-            loaded = str(exc)
+            loaded = str(exc).removeprefix(f"{path}: ")  # the problem is listed under its file already
         except BaseException as exc:  # noqa: BLE001 - a user file may even call sys.exit()
-            loaded = f"{path}: import failed: {type(exc).__name__}: {exc}"
+            loaded = f"import failed: {type(exc).__name__}: {exc}"
         self._files[path] = (mtime, loaded)
         return loaded
 

@@ -41,12 +41,14 @@ class Job:
     run_id: str | None = None
     run_dir: str | None = None
     result: dict[str, Any] | None = None
-    cancel_requested: float | None = None  # time.monotonic() of the request
+    cancel_requested: float | None = None  # time.monotonic() of the request (of this dashboard's start, if older)
+    delete_requested: bool = False  # delete the run (and forget the job) once it has ended
     error: str | None = None  # why a job ended without a run, or how its worker died
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def record(self) -> dict[str, Any]:
-        keys = ("job_id", "label", "settings", "created", "state", "pid", "pid_start", "run_id", "run_dir", "error")
+        keys = ("job_id", "label", "settings", "created", "state", "pid", "pid_start", "run_id", "run_dir", "error",
+                "delete_requested")
         return {k: getattr(self, k) for k in keys} | {"cancel_requested": self.cancel_requested is not None}
 
     def save(self) -> None:
@@ -62,6 +64,13 @@ class Job:
         if self.result is not None:
             return str(self.result.get("status") or "failed")
         return "cancelled" if self.cancel_requested is not None else "failed"
+
+    @property
+    def cancel_note(self) -> str | None:
+        """Said when a cancel reached a run that had already finished (it is not cancelled)."""
+        if self.cancel_requested is not None and self.state == "done" and self.status == "completed":
+            return "The cancel came too late: the run had already finished, and it completed."
+        return None
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -82,6 +91,7 @@ class JobManager:
         self.max_concurrent = max(1, int(max_concurrent))
         self.jobs: dict[str, Job] = {}
         self.recovered: list[tuple[str, str]] = []  # (run id, reason) marked cancelled at start-up
+        self.to_delete: list[str] = []  # run ids whose rows are to be deleted (see _delete)
 
     # --- start-up ---------------------------------------------------------------------------
 
@@ -94,7 +104,9 @@ class JobManager:
                 shutil.rmtree(job_dir, ignore_errors=True)
                 continue
             job = Job(rec["job_id"], rec["label"], rec["settings"], rec["created"], job_dir, rec["state"],
-                      rec.get("pid"), rec.get("pid_start"), rec.get("run_id"), rec.get("run_dir"), error=rec.get("error"))
+                      rec.get("pid"), rec.get("pid_start"), rec.get("run_id"), rec.get("run_dir"), error=rec.get("error"),
+                      cancel_requested=time.monotonic() if rec.get("cancel_requested") else None,
+                      delete_requested=bool(rec.get("delete_requested")))
             job.result = _read(job_dir / "result.json")
             self._read_status(job)
             if job.state == "queued":
@@ -202,6 +214,8 @@ class JobManager:
             job.error = f"the run's orchestrator process (pid {job.pid}) {_how(code)}; see {job.dir / 'worker.log'}"
             self._close_run(job)
         job.save()
+        if job.delete_requested:
+            self._delete(job)
 
     def _close_run(self, job: Job) -> None:
         """A worker that died without a result may leave its run `running`: end it honestly."""
@@ -237,6 +251,25 @@ class JobManager:
             _signal(job.pid, signal.SIGTERM)
         job.save()
         return True
+
+    def delete(self, job: Job, *, ended: bool = False) -> bool:
+        """Forget the job and delete its run; a run still going is cancelled first and deleted
+        once it has ended (True: deleted now). `ended`: its run is over (its worker may still be
+        on its way out)."""
+        if ended or job.state == "done" or (job.state == "queued" and self.cancel(job)):
+            self._delete(job)
+            return True
+        job.delete_requested = True
+        self.cancel(job)
+        return False
+
+    def _delete(self, job: Job) -> None:
+        """Forget the job now; its run's rows go on `to_delete` (deleting a large run takes a
+        while: the caller does it off the event loop)."""
+        if job.run_id:
+            self.to_delete.append(job.run_id)
+        self.jobs.pop(job.job_id, None)
+        shutil.rmtree(job.dir, ignore_errors=True)
 
     def shutdown(self, timeout: float = 20.0) -> None:
         """Cancel every run this dashboard started and wait (bounded) for them to end."""

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.dashboard.catalog import StrategyCatalog
-from orchestrator.dashboard.secmaster import Offer
+from components.secmaster.db import NS_PER_DAY, date_to_ns
+from orchestrator.dashboard.secmaster import Dataset, Offer, SymbolInfo
 from orchestrator.errors import UsageError
 
 
@@ -36,7 +37,7 @@ class Errors:
 @dataclass
 class Launch:
     settings: dict[str, Any]
-    label: str  # strategy names, for the runs list before the run id exists
+    label: str  # the strategy ids the run will record under, for the list before the run id exists
 
 
 def _param_values(entry: Any, given: dict[str, Any], period: str | None, errors: dict[str, str]) -> dict[str, Any]:
@@ -74,6 +75,39 @@ def _date(text: Any, what: str, end: bool, errors: dict[str, str]) -> str | None
     return str(text)
 
 
+def _symbol_type_and_period(payload: dict[str, Any], dataset: Dataset, errors: dict[str, str]) -> tuple[str, str | None]:
+    """The chosen symbol type and bar period (a dataset with one period needs no choice)."""
+    symbol_type = str(payload.get("symbol_type") or "raw_symbol")
+    by_period = dataset.coverage.get(symbol_type)
+    if by_period is None:
+        errors["symbol_type"] = f"{dataset.key} has no {symbol_type} symbols (it has {', '.join(dataset.symbol_types) or 'none'})"
+        return symbol_type, None
+    wanted = str(payload.get("bar_period") or "")
+    if wanted:
+        if wanted not in by_period:
+            errors["bar_period"] = f"no {wanted} bars of {symbol_type} symbols (there are: {', '.join(by_period)})"
+            return symbol_type, None
+        return symbol_type, wanted
+    if len(by_period) == 1:
+        return symbol_type, next(iter(by_period))
+    errors["bar_period"] = f"choose a bar period ({', '.join(by_period)})"
+    return symbol_type, None
+
+
+def _dates_in_data(start: str | None, end: str | None, chosen: list[SymbolInfo], errors: dict[str, str]) -> None:
+    """Refuse, next to the date, a range that misses the chosen symbols' data altogether."""
+    from orchestrator.commands.run import parse_time
+
+    if not chosen:
+        return
+    first, last = min(i.first for i in chosen), max(i.last for i in chosen)
+    covers = f"the chosen symbols' bars cover {first} … {last}"
+    if start and parse_time(start, end=False, what="start") > date_to_ns(last) + NS_PER_DAY - 1:
+        errors["start"] = f"after the last bar: {covers}"
+    if end and parse_time(end, end=True, what="end") < date_to_ns(first):
+        errors["end"] = f"before the first bar: {covers}"
+
+
 def check(payload: dict[str, Any], catalog: StrategyCatalog, offer: Offer, secmaster: Path, runs_db: Path) -> tuple[Launch | None, Errors]:
     """Validate a request; a Launch only when there is no error at all."""
     from orchestrator.commands.run import build_orchestrator, parse_time
@@ -89,7 +123,7 @@ def check(payload: dict[str, Any], catalog: StrategyCatalog, offer: Offer, secma
             dataset = offer.datasets[0]
         else:
             errors.fields["dataset"] = "choose a dataset"
-    period = dataset.periods[0] if dataset is not None and len(dataset.periods) == 1 else None
+    symbol_type, period = _symbol_type_and_period(payload, dataset, errors.fields) if dataset is not None else ("raw_symbol", None)
 
     chosen = payload.get("strategies")
     strategies: list[tuple[str, dict[str, Any]]] = []
@@ -113,19 +147,21 @@ def check(payload: dict[str, Any], catalog: StrategyCatalog, offer: Offer, secma
         strategies.append((key, values))
 
     symbols = payload.get("symbols")
+    available = dataset.symbols(symbol_type, period) if dataset is not None else []
     if not isinstance(symbols, list) or not symbols:
         errors.fields["symbols"] = "choose at least one symbol"
         symbols = []
-    elif dataset is not None:
-        known = {s.symbol for s in dataset.symbols}
+    elif dataset is not None and not errors.fields.get("symbol_type") and not errors.fields.get("bar_period"):
+        known = {s.symbol for s in available}
         unknown = [str(s) for s in symbols if s not in known]
         if unknown:
-            errors.fields["symbols"] = f"not in {dataset.key}: {', '.join(unknown)}"
+            errors.fields["symbols"] = f"not in {dataset.key} ({symbol_type}{', ' + period if period else ''}): {', '.join(unknown)}"
 
     start = _date(payload.get("start"), "start", False, errors.fields)
     end = _date(payload.get("end"), "end", True, errors.fields)
     if start and end and parse_time(start, end=False, what="start") > parse_time(end, end=True, what="end"):
         errors.fields["end"] = "the end is before the start"
+    _dates_in_data(start, end, [s for s in available if s.symbol in symbols], errors.fields)
 
     commission: float | None = None
     raw_commission = payload.get("commission_per_unit")
@@ -142,14 +178,13 @@ def check(payload: dict[str, Any], catalog: StrategyCatalog, offer: Offer, secma
     assert dataset is not None
     settings: dict[str, Any] = {
         "secmaster": str(secmaster.resolve()), "runs_db": str(runs_db.resolve()),
-        "publisher": dataset.publisher, "dataset": dataset.dataset,
+        "publisher": dataset.publisher, "dataset": dataset.dataset, "symbol_type": symbol_type, "bar_period": period,
         "strategies": strategies, "symbols": [str(s) for s in symbols],
         "start": start, "end": end, "commission_per_unit": commission, "in_process": False,
     }
     try:
-        build_orchestrator(settings)  # the data-dependent checks `tickbus run` makes; starts nothing
+        orch = build_orchestrator(settings)  # the data-dependent checks `tickbus run` makes; starts nothing
     except UsageError as exc:
-        errors.form = str(exc)
+        errors.form = str(exc).removeprefix(f"{secmaster.resolve()}: ")
         return None, errors
-    label = " + ".join(entries[k].name for k, _ in strategies)
-    return Launch(settings, label), errors
+    return Launch(settings, ", ".join(orch.strategy_ids)), errors

@@ -17,6 +17,10 @@ from typing import Any
 
 from bus.registry import pid_exited
 from recorder import runsdb
+from recorder.analysis.timefmt import iso_to_ns
+
+#: The strategy of rows that carry no strategy id, when the run does not say whose they are.
+UNATTRIBUTED = "unattributed"
 
 #: `latest` names the newest run (by start time), so `tickbus runs report latest` works after a run.
 LATEST = "latest"
@@ -63,11 +67,43 @@ class RunInfo:
         return max(0, end - self.ts_start) / 1e9
 
     @property
+    def recorded_by_seed(self) -> bool:
+        """Recorded by onesecondtrader (tickbus records its components in the config; the seed
+        does not, and records no strategy id on any event)."""
+        return "components" not in self.config
+
+    @property
     def strategy_ids(self) -> list[str]:
-        """Strategy ids in configuration order (the ids fills carry), else the strategy names."""
+        """Strategy ids in configuration order (the ids fills carry). A seed run has one strategy
+        here whatever it configured: its events say nothing about which strategy placed them."""
         comps = (self.config.get("components") or {}).get("strategies") or []
         ids = [str(c["strategy_id"]) for c in comps if isinstance(c, dict) and c.get("strategy_id")]
-        return ids or [str(s) for s in self.config.get("strategies") or []]
+        if ids or not self.recorded_by_seed:
+            return ids or [str(s) for s in self.config.get("strategies") or []]
+        return [self.unattributed]
+
+    @property
+    def unattributed(self) -> str:
+        """The strategy that rows without a strategy id are shown under: in a seed run, its only
+        strategy's name, or all its strategies' names joined with ' + '."""
+        names = [str(s) for s in self.config.get("strategies") or []]
+        return " + ".join(names) if names and self.recorded_by_seed else UNATTRIBUTED
+
+    @property
+    def attribution_note(self) -> str | None:
+        """What a reader of a seed run's figures needs to know, or None."""
+        if not self.recorded_by_seed:
+            return None
+        names = [str(s) for s in self.config.get("strategies") or []]
+        if len(names) > 1:
+            return (f"Recorded by onesecondtrader, which does not record which strategy placed an order: the fills of"
+                    f" its {len(names)} strategies are shown together, under '{self.unattributed}'.")
+        return "Recorded by onesecondtrader, which records no strategy id: every fill is its one strategy's."
+
+    @property
+    def range_ns(self) -> tuple[int | None, int | None]:
+        """The configured replay bounds (inclusive ns), from either tool's config keys."""
+        return _bound(self.config, "start"), _bound(self.config, "end")
 
     @property
     def symbols(self) -> list[str]:
@@ -82,8 +118,23 @@ class RunInfo:
 
 
 def open_runs_db(path: str | Path) -> sqlite3.Connection:
-    """Open an existing runs.db for reading; RunsDbError names what is wrong with the file."""
-    return runsdb.connect(path, create=False)
+    """Open an existing runs.db for reading (never writing it, whichever tool made it);
+    RunsDbError names what is wrong with the file."""
+    return runsdb.connect_readonly(path)
+
+
+def _bound(config: dict[str, Any], which: str) -> int | None:
+    """tickbus's `start_ns`; an older tickbus's ns in `start_date`; the seed's date text there."""
+    ns = config.get(f"{which}_ns")
+    value = ns if isinstance(ns, int) and not isinstance(ns, bool) else config.get(f"{which}_date")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return iso_to_ns(value, end=which == "end")
+        except ValueError:
+            return None
+    return None
 
 
 def _json(text: str | None) -> Any:

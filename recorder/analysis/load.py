@@ -10,6 +10,7 @@ snapshot (WAL lets the reader and the recorder work at once).
 from __future__ import annotations
 
 import gc
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -152,16 +153,17 @@ def _load_bars(conn: sqlite3.Connection, run_id: str, symbols: Codebook, ohlv: b
                 out.get("open"), out.get("high"), out.get("low"), out.get("volume"))
 
 
-def _load_fills(conn: sqlite3.Connection, run_id: str, symbols: Codebook, strategies: Codebook) -> Fills:
+def _load_fills(conn: sqlite3.Connection, info: RunInfo, symbols: Codebook, strategies: Codebook) -> Fills:
+    run_id = info.run_id
     n = conn.execute("SELECT COUNT(*) FROM fills WHERE run_id = ?", (run_id,)).fetchone()[0]
     dtype = np.dtype([("ts", "i8"), ("symbol", "O"), ("strategy", "O"), ("quantity", "f8"), ("price", "f8"), ("commission", "f8")])
     ts, price, comm, qty = (np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n))
     sym, strat = np.empty(n, np.int32), np.empty(n, np.int32)
     cur = conn.execute(
-        "SELECT ts_event_ns, symbol, ifnull(strategy_id, ''),"
+        "SELECT ts_event_ns, symbol, ifnull(strategy_id, ?),"
         " CASE WHEN side = 'BUY' THEN quantity_filled ELSE -quantity_filled END, fill_price, commission"
         " FROM fills WHERE run_id = ? ORDER BY ts_event_ns, id",
-        (run_id,),
+        (info.unattributed, run_id),
     )
     i = 0
     for rows in _chunks(cur):
@@ -184,7 +186,7 @@ def load_run(conn: sqlite3.Connection, run_id: str, *, ohlv: bool = False) -> Ru
     strategies = Codebook(info.strategy_ids)
     with snapshot(conn):
         bars = _load_bars(conn, info.run_id, symbols, ohlv)
-        fills = _load_fills(conn, info.run_id, symbols, strategies)
+        fills = _load_fills(conn, info, symbols, strategies)
     names, remap = symbols.sorted_remap()
     bar_sym = remap[bars.symbol] if len(bars) else bars.symbol
     order = np.lexsort((bars.ts, bar_sym))  # stable: by symbol, then time
@@ -200,3 +202,72 @@ def load_run(conn: sqlite3.Connection, run_id: str, *, ohlv: bool = False) -> Ru
     fills = Fills(fills.ts, remap[fills.symbol] if len(fills) else fills.symbol, fills.strategy,
                   fills.quantity, fills.price, fills.commission)
     return RunData(info, names, strategies.names(), sorted_bars, fills)
+
+
+@dataclass(frozen=True)
+class SymbolBars:
+    """One symbol's bars in time order with every strategy's indicators aligned to them.
+
+    `indicators[(strategy id, name)]` holds the value at each bar (NaN where the strategy
+    recorded none, or recorded something that is not a number)."""
+
+    symbol: str
+    ts: np.ndarray  # int64 ns
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray  # float64 (NaN where none)
+    indicators: dict[tuple[str, str], np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def _number(value: object) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return np.nan
+
+
+def load_symbol_bars(
+    conn: sqlite3.Connection, info: RunInfo, symbol: str, start_ns: int | None = None, end_ns: int | None = None
+) -> SymbolBars:
+    """Bars (`bars`) and indicator values (`bars_processed`) of one symbol of a run, optionally
+    within [start_ns, end_ns]: the one place the dashboard reads these two tables."""
+    lo = -(2**63) if start_ns is None else int(start_ns)
+    hi = 2**63 - 1 if end_ns is None else int(end_ns)
+    dtype = np.dtype([("ts", "i8"), ("open", "f8"), ("high", "f8"), ("low", "f8"), ("close", "f8"), ("volume", "f8")])
+    with snapshot(conn):
+        cur = conn.execute(  # a NULL volume reads as the text 'nan', which numpy takes for NaN
+            "SELECT ts_event_ns, open, high, low, close, ifnull(volume, 'nan') FROM bars"
+            " WHERE run_id = ? AND symbol = ? AND ts_event_ns BETWEEN ? AND ? ORDER BY ts_event_ns",
+            (info.run_id, symbol, lo, hi),
+        )
+        parts = [np.fromiter(rows, dtype=dtype, count=len(rows)) for rows in _chunks(cur)]
+        bars = np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+        ts = bars["ts"]
+        indicators: dict[tuple[str, str], np.ndarray] = {}
+        cur = conn.execute(
+            "SELECT ifnull(strategy_id, ?), ts_event_ns, indicators FROM bars_processed"
+            " WHERE run_id = ? AND symbol = ? AND ts_event_ns BETWEEN ? AND ? ORDER BY ts_event_ns",
+            (info.unattributed, info.run_id, symbol, lo, hi),
+        )
+        for rows in _chunks(cur):
+            at = np.searchsorted(ts, np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)))
+            for (strategy, t, text), k in zip(rows, at.tolist()):
+                if k >= len(ts) or ts[k] != t:
+                    continue  # a processed bar without its bar (not recorded): nothing to align to
+                try:
+                    values = json.loads(str(text))
+                except ValueError:
+                    continue
+                if not isinstance(values, dict):
+                    continue
+                for name, value in values.items():
+                    key = (str(strategy), str(name))
+                    series = indicators.get(key)
+                    if series is None:
+                        series = indicators[key] = np.full(len(ts), np.nan)
+                    series[k] = _number(value)
+    return SymbolBars(symbol, ts, bars["open"], bars["high"], bars["low"], bars["close"], bars["volume"], indicators)

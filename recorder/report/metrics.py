@@ -82,4 +82,4 @@ def footnotes(a: RunAnalysis) -> list[str]:
         f" x sqrt({a.annualisation.periods_per_year:,.6g}) = x {a.annualisation.factor:,.2f}; {a.annualisation.basis}.",
         f"Drawdown %: of capital + peak PnL; capital = {cap}.",
         "Exposure: share of bar closes with an open position.",
-    ]
+    ] + ([a.info.attribution_note] if a.info.attribution_note else [])

@@ -72,9 +72,13 @@ def run_header(info: RunInfo, a: RunAnalysis | None = None) -> list[str]:
         lines.append(f"data        {len(a.data.symbols)} symbols ({_short_list(list(a.data.symbols), 6)}), "
                      f"{len(bars):,} {bars.bar_period or ''} bars, {span}")
         lines.append(f"fills       {len(a.data.fills):,}")
-    lines.append(f"mode        {c.get('mode', '?')}{', in-process' if c.get('in_process') else ', multi-process'}")
-    if c.get("start_date") or c.get("end_date"):
-        lines.append(f"range       {iso_ns(c.get('start_date'))} .. {iso_ns(c.get('end_date'))}")
+    how = ", recorded by onesecondtrader" if info.recorded_by_seed else ", in-process" if c.get("in_process") else ", multi-process"
+    lines.append(f"mode        {c.get('mode', '?')}{how}")
+    start, end = info.range_ns
+    if start is not None or end is not None:
+        lines.append(f"range       {iso_ns(start) or '(first bar)'} .. {iso_ns(end) or '(last bar)'}")
+    if info.recorded_by_seed:
+        lines.append(f"strategies  {', '.join(str(s) for s in c.get('strategies') or []) or '-'}")
     comps = c.get("components") or {}
     for st in comps.get("strategies") or []:
         lines.append(f"strategy    {st.get('strategy_id')}: {_spec(st.get('spec'))}")

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ class Dashboard:
     state_dir: Path
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
-        data = json.dumps(body if body is not None else {}).encode() if method == "POST" else None
+        data = json.dumps(body if body is not None else {}).encode() if method in ("POST", "PUT", "DELETE") else None
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"} if data else {})
         try:
@@ -120,20 +121,15 @@ class Dashboard:
             time.sleep(0.2)
 
 
-@pytest.fixture(scope="session")
-def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    """One server for the dashboard tests; at most one run at a time, so the queue is visible."""
-    root = tmp_path_factory.mktemp("dashboard")
-    secmaster = build_sample_secmaster(root / "secmaster.db", symbols=2, bars=200)
+@contextmanager
+def serve(root: Path, secmaster: Path, *args: str) -> Iterator[tuple[Dashboard, subprocess.Popen[bytes]]]:
+    """`tickbus dashboard` on ROOT/runs.db in a child process, until the block ends (Ctrl-C, bounded)."""
     strategies = root / "strategies"
-    strategies.mkdir()
-    (strategies / "test_strats.py").write_text(STRATEGIES)
-    (strategies / "broken.py").write_text("import a_module_that_does_not_exist\n")
     port = free_port()
-    log = open(root / "dashboard.log", "wb")
+    log = open(root / "dashboard.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator.cli", "dashboard", "--runs-db", str(root / "runs.db"),
-         "--secmaster", str(secmaster), "--strategies", str(strategies), "--port", str(port), "--max-concurrent", "1"],
+         "--secmaster", str(secmaster), "--port", str(port), *args],
         stdout=log, stderr=subprocess.STDOUT, cwd=root,
     )
     dash = Dashboard(f"http://127.0.0.1:{port}", root / "runs.db", strategies, root / "runs.db.dashboard")
@@ -149,7 +145,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
             pytest.fail(f"the dashboard did not start:\n{(root / 'dashboard.log').read_text()}")
         time.sleep(0.1)
     try:
-        yield dash
+        yield dash, proc
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -158,6 +154,19 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """One server for the dashboard tests; at most one run at a time, so the queue is visible."""
+    root = tmp_path_factory.mktemp("dashboard")
+    secmaster = build_sample_secmaster(root / "secmaster.db", symbols=2, bars=200)
+    strategies = root / "strategies"
+    strategies.mkdir()
+    (strategies / "test_strats.py").write_text(STRATEGIES)
+    (strategies / "broken.py").write_text("import a_module_that_does_not_exist\n")
+    with serve(root, secmaster, "--strategies", str(strategies), "--max-concurrent", "1") as (dash, _):
+        yield dash
 
 
 def pid_gone(pid: int) -> bool:

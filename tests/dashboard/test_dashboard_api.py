@@ -96,12 +96,20 @@ def test_invalid_input_is_refused_field_by_field_and_nothing_starts(dashboard: D
     assert "not a Mode" in knobs["mode"] and "TREND" in knobs["mode"]
     assert "not one of the choices" in knobs["size_class"]
     assert errors["params"][SMA]["fast_period"] == "'2.5' is not a whole number"
-    assert errors["fields"]["symbols"] == "not in tickbus/SAMPLE: NOPE"
+    assert errors["fields"]["symbols"] == "not in tickbus/SAMPLE (raw_symbol, MINUTE): NOPE"
     assert errors["fields"]["end"] == "the end is before the start"
     assert errors["fields"]["commission_per_unit"] == "a number of 0 or more"
 
-    status, body = launch(dashboard, [{"key": SMA, "params": {}}], start="2030-01-01")  # valid fields, no data
-    assert status == 422 and "no bars" in body["errors"]["form"]
+    # dates outside the data: refused next to the date, in words (not at the foot of the form)
+    status, body = launch(dashboard, [{"key": SMA, "params": {}}], start="2030-01-01")
+    assert status == 422 and body["errors"]["form"] is None
+    assert body["errors"]["fields"] == {"start": "after the last bar: the chosen symbols' bars cover 2024-01-02 … 2024-01-02"}
+    status, body = launch(dashboard, [{"key": SMA, "params": {}}], end="2023-12-31")
+    assert status == 422 and body["errors"]["fields"] == {"end": "before the first bar: the chosen symbols' bars cover 2024-01-02 … 2024-01-02"}
+    status, body = launch(dashboard, [{"key": SMA, "params": {}}], symbol_type="continuous", bar_period="HOUR")
+    assert status == 422 and body["errors"]["fields"]["symbol_type"] == "tickbus/SAMPLE has no continuous symbols (it has raw_symbol)"
+    status, body = launch(dashboard, [{"key": SMA, "params": {}}], bar_period="HOUR")
+    assert status == 422 and body["errors"]["fields"]["bar_period"] == "no HOUR bars of raw_symbol symbols (there are: MINUTE)"
     status, body = launch(dashboard, [])
     assert status == 422 and body["errors"]["fields"]["strategies"] == "choose at least one strategy"
     assert _counts(dashboard) == before  # no job, no run

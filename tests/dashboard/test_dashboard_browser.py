@@ -1,4 +1,6 @@
-"""A real headless Chromium: fill the form, launch, watch it complete, see the charts; offline only.
+"""A real headless Chromium (one for the module): fill the form, launch, watch it complete, see the
+charts; presets, deletion, segments, the trade journey, display settings, live results, a server
+that stops. Offline only.
 
 Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them) and selenium (test extra).
 Set TICKBUS_DASHBOARD_SCREENSHOT=PATH to also keep the screenshot there (the README's picture).
@@ -8,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +20,9 @@ from typing import Any
 
 import pytest
 
-from conftest import Dashboard
+from components.sample_data import build_sample_secmaster
+from conftest import FINAL, Dashboard, serve
+from recorder import runsdb
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
@@ -26,8 +32,10 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 SMA = "components.examples.sma_crossover:SMACrossover"
+RSI = "components.examples.rsi_mean_reversion:RSIMeanReversion"
 COLORED_PIXELS = """
 let n = 0;
 for (const c of document.querySelectorAll(arguments[0] + ' canvas')) {
@@ -38,13 +46,14 @@ for (const c of document.querySelectorAll(arguments[0] + ' canvas')) {
 return n;"""
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    profile = tmp_path_factory.mktemp("chromium-profile")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1200,1900",
+                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1200,1900",
                 # belt and braces: a name other than 127.0.0.1 would not even resolve
                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
         options.add_argument(arg)
@@ -54,13 +63,16 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
-        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def until(what: Callable[[], Any], timeout: float, message: str) -> Any:
     deadline = time.monotonic() + timeout
     while True:
-        value = what()
+        try:
+            value = what()
+        except (NoSuchElementException, StaleElementReferenceException):
+            value = None  # the page is replacing that part of itself: look again
         if value:
             return value
         assert time.monotonic() < deadline, message
@@ -88,32 +100,47 @@ def requests_made(driver: Any) -> list[tuple[str, str]]:
     return out
 
 
-def test_launch_from_the_form_and_see_the_charts(dashboard: Dashboard, browser: Any, tmp_path: Path) -> None:
-    browser.get(dashboard.url + "/new")
-    sma = browser.find_element(By.CSS_SELECTOR, f'fieldset.strategy[data-key="{SMA}"]')
-    for fs in browser.find_elements(By.CSS_SELECTOR, "fieldset.strategy"):
+def severe_errors(driver: Any, allowed: tuple[str, ...] = ()) -> list[Any]:
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and not any(a in e["message"] for a in allowed)]
+
+
+def fill(root: Any, name: str, value: str) -> None:
+    field = root.find_element(By.CSS_SELECTOR, f'[name="{name}"]')
+    field.clear()
+    field.send_keys(value)
+
+
+def pick_strategies(driver: Any, *keys: str) -> None:
+    for fs in driver.find_elements(By.CSS_SELECTOR, "fieldset.strategy"):
         pick = fs.find_element(By.CSS_SELECTOR, ".pick")
-        if pick.is_selected() != (fs == sma):
+        if pick.is_selected() != (fs.get_attribute("data-key") in keys):
             pick.click()
 
-    def fill(name: str, value: str, root: Any = browser) -> None:
-        field = root.find_element(By.CSS_SELECTOR, f'[name="{name}"]')
-        field.clear()
-        field.send_keys(value)
+
+def launch(dash: Dashboard, strategies: list[dict[str, Any]]) -> str:
+    status, body = dash.call("POST", "/api/runs", {"strategies": strategies, "dataset": "tickbus/SAMPLE", "symbols": ["SYM000", "SYM001"]})
+    assert status == 202, body
+    return str(body["key"])
+
+
+def test_launch_from_the_form_and_see_the_charts(dashboard: Dashboard, browser: Any, tmp_path: Path) -> None:
+    browser.get(dashboard.url + "/new")
+    pick_strategies(browser, SMA)
+    sma = browser.find_element(By.CSS_SELECTOR, f'fieldset.strategy[data-key="{SMA}"]')
 
     # a bad value: refused, the message next to its input, still on the form
-    fill("fast_period", "1", sma)
+    fill(sma, "fast_period", "1")
     browser.find_element(By.ID, "launch-button").click()
     error = sma.find_element(By.CSS_SELECTOR, '[data-error-for="fast_period"]')
     until(lambda: error.text, 10, "no error shown next to fast_period")
     assert error.text == "1 is below the minimum 5" and browser.current_url.endswith("/new")
 
-    fill("fast_period", "5", sma)
-    fill("slow_period", "20", sma)
-    fill("commission_per_unit", "0.01")
+    fill(sma, "fast_period", "5")
+    fill(sma, "slow_period", "20")
+    fill(browser, "commission_per_unit", "0.01")
     browser.find_element(By.ID, "launch-button").click()
     until(lambda: "/runs/" in browser.current_url, 10, "launching did not open the run page")
-    until(lambda: status_shown(browser) in ("completed", "failed", "cancelled"), 60, "the run did not finish")
+    until(lambda: status_shown(browser) in FINAL, 60, "the run did not finish")
     # the page replaces itself with the finished run's page: its charts say that one is shown
     chart = until(lambda: browser.find_elements(By.CSS_SELECTOR, "#equity-chart[data-points]"), 20, "no equity chart")[0]
     assert status_shown(browser) == "completed"
@@ -128,7 +155,7 @@ def test_launch_from_the_form_and_see_the_charts(dashboard: Dashboard, browser: 
     if os.environ.get("TICKBUS_DASHBOARD_SCREENSHOT"):
         shutil.copy(shot, os.environ["TICKBUS_DASHBOARD_SCREENSHOT"])
 
-    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and "(Unprocessable" not in e["message"]]
+    severe = severe_errors(browser, ("(Unprocessable",))
     assert not severe, severe  # no script error, no failed load (but the refused launch's 422)
     made = requests_made(browser)
     ours = [u for u, doc in made if doc.startswith(dashboard.url + "/")]
@@ -141,3 +168,173 @@ def test_launch_from_the_form_and_see_the_charts(dashboard: Dashboard, browser: 
     assert all(u.startswith((dashboard.url + "/", "data:")) for u in ours), ours
     resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert all(r.startswith(dashboard.url + "/") for r in resources), resources
+
+
+def test_symbol_presets_and_dates_outside_the_data(dashboard: Dashboard, browser: Any) -> None:
+    browser.get(dashboard.url + "/new")
+    symbols = lambda: {c.get_attribute("value"): c for c in browser.find_elements(By.CSS_SELECTOR, "#symbol-list input")}  # noqa: E731
+    assert set(symbols()) == {"SYM000", "SYM001"}
+    symbols()["SYM000"].click()  # keep SYM001 only
+    browser.find_element(By.ID, "preset-name").send_keys("just one")
+    browser.find_element(By.ID, "preset-save").click()
+    until(lambda: browser.find_element(By.ID, "preset-status").text == "saved just one", 10, "the preset was not saved")
+
+    browser.get(dashboard.url + "/new")  # a fresh form: every symbol ticked; loading the preset ticks its own
+    assert all(c.is_selected() for c in symbols().values())
+    until(lambda: "just one" in [o.text for o in Select(browser.find_element(By.ID, "preset")).options], 10, "no preset listed")
+    Select(browser.find_element(By.ID, "preset")).select_by_visible_text("just one")
+    until(lambda: {k for k, c in symbols().items() if c.is_selected()} == {"SYM001"}, 10, "the preset did not load")
+    assert "loaded just one: 1 symbols" in browser.find_element(By.ID, "preset-status").text
+
+    browser.find_element(By.ID, "preset-delete").click()
+    browser.switch_to.alert.accept()
+    until(lambda: browser.find_element(By.ID, "preset-status").text == "deleted just one", 10, "the preset was not deleted")
+    assert dashboard.get("/api/presets")["presets"] == []
+
+    # the dates: bounded by the chosen symbols' data; a date past it is refused next to it
+    start = browser.find_element(By.NAME, "start")
+    assert (start.get_attribute("min"), start.get_attribute("max")) == ("2024-01-02", "2024-01-02")
+    browser.execute_script("arguments[0].value = '2030-01-01'", start)
+    pick_strategies(browser, SMA)
+    browser.find_element(By.ID, "launch-button").click()
+    error = browser.find_element(By.CSS_SELECTOR, '.row [data-error-for="start"]')
+    until(lambda: error.text, 10, "no error next to the start date")
+    assert error.text == "after the last bar: the chosen symbols' bars cover 2024-01-02 … 2024-01-02"
+    assert browser.find_element(By.CSS_SELECTOR, ".form-error").text == ""
+    assert not severe_errors(browser, ("(Unprocessable",))  # but the refused launch's 422
+
+
+@pytest.fixture(scope="module")
+def traded(dashboard: Dashboard) -> dict[str, Any]:
+    """Many fills (Knobs on a 2-bar SMA) and an RSI pane (RSI mean reversion)."""
+    key = launch(dashboard, [{"key": dashboard.knobs_key(), "params": {"period": "2", "long_only": False}}, {"key": RSI, "params": {}}])
+    run = dashboard.wait(key, FINAL)
+    assert run["status"] == "completed", run.get("error_text")
+    return run
+
+
+def chart_data(browser: Any) -> dict[str, str]:
+    return dict(browser.execute_script("return Object.assign({}, document.getElementById('price-chart').dataset)"))
+
+
+def pane_heights(browser: Any) -> list[int]:
+    return list(browser.execute_script("return tb.view.chart.panes().map((p) => p.getHeight())"))
+
+
+def test_performance_segments_and_display_settings(dashboard: Dashboard, browser: Any, traded: dict[str, Any]) -> None:
+    browser.get(f"{dashboard.url}/runs/{traded['run_id']}")
+    trips = traded["results"]["round_trips_total"]
+    journey = until(lambda: browser.find_elements(By.CSS_SELECTOR, "#journey-chart[data-trips]"), 20, "no trade journey")[0]
+    assert int(journey.get_attribute("data-trips")) == trips
+    until(lambda: browser.execute_script(COLORED_PIXELS, "#journey-chart") > 500, 10, "the trade journey drew nothing")
+    until(lambda: browser.execute_script(COLORED_PIXELS, "#pnl-chart") > 500, 10, "the PnL summary drew nothing")
+    assert f"{trips} round trips" in browser.find_element(By.ID, "perf-summary").text
+
+    until(lambda: chart_data(browser).get("panes"), 20, "no price chart")
+    data = chart_data(browser)
+    assert data["bars"] == "200" and int(data["panes"]) >= 2  # price + the RSI/ATR panes
+    until(lambda: min(pane_heights(browser)[1:]) >= 100, 10, f"an indicator pane collapsed: {pane_heights(browser)}")
+    # a long chart: too many fills to label; zoomed in, they are labelled
+    assert chart_data(browser)["markerText"] == "false"
+    browser.execute_script("tb.view.chart.timeScale().setVisibleLogicalRange({from: 0, to: 12})")
+    until(lambda: chart_data(browser)["markerText"] == "true", 10, "fills not labelled when zoomed in")
+
+    # by trade: one segment per round trip of the symbol, with a P&L pane; ◀ ▶ step through them
+    Select(browser.find_element(By.ID, "split-mode")).select_by_value("trades")
+    symbol_trips = len(dashboard.get(f"/api/runs/{traded['run_id']}/performance?symbol=SYM000")["trips"])
+    until(lambda: chart_data(browser).get("segments") == str(symbol_trips), 20, "no trade segments")
+    until(lambda: int(chart_data(browser)["panes"]) == int(data["panes"]) + 1, 10, "no P&L pane")
+    first = chart_data(browser)["segment"]
+    browser.find_element(By.ID, "segment-next").click()
+    until(lambda: chart_data(browser)["segment"] != first, 10, "▶ did not move to the next trade")
+
+    Select(browser.find_element(By.ID, "split-mode")).select_by_value("time")
+    Select(browser.find_element(By.ID, "split-period")).select_by_value("hour")
+    until(lambda: chart_data(browser).get("segments") == "4", 20, "not split by hour")
+    Select(browser.find_element(By.ID, "split-mode")).select_by_value("condition")
+    row = browser.find_element(By.CSS_SELECTOR, "#conditions .condition")
+    Select(row.find_element(By.CSS_SELECTOR, ".left")).select_by_value("RSI-Mean-Reversion|RSI_14_CLOSE")
+    Select(row.find_element(By.CSS_SELECTOR, ".op")).select_by_value(">")
+    Select(row.find_element(By.CSS_SELECTOR, ".right")).select_by_value("")
+    value = row.find_element(By.CSS_SELECTOR, ".value")
+    value.clear()
+    value.send_keys("60")
+    browser.find_element(By.ID, "apply-condition").click()
+    expected = dashboard.get(f"/api/runs/{traded['run_id']}/segments?symbol=SYM000&mode=condition&left=RSI-Mean-Reversion%7CRSI_14_CLOSE"
+                             "&op=%3E&right=60&gap=0&context=50")["total"]
+    until(lambda: chart_data(browser).get("segments") == str(expected) and "bars)" in chart_data(browser)["segment"], 20, "no condition segments")
+
+    Select(browser.find_element(By.ID, "chart-type")).select_by_value("ohlc")
+    until(lambda: chart_data(browser)["chartType"] == "ohlc", 10, "the chart type did not change")
+
+    # display settings: the RSI as a purple histogram in a pane above the price, saved for the strategy set
+    browser.find_element(By.CSS_SELECTOR, "#display-settings summary").click()
+    rsi = browser.find_element(By.CSS_SELECTOR, '#indicator-settings tr[data-key="RSI-Mean-Reversion|RSI_14_CLOSE"]')
+    Select(rsi.find_element(By.CSS_SELECTOR, '[data-set="below_price"]')).select_by_value("false")
+    Select(rsi.find_element(By.CSS_SELECTOR, '[data-set="style"]')).select_by_value("histogram")
+    Select(rsi.find_element(By.CSS_SELECTOR, '[data-set="color"]')).select_by_value("purple")
+    browser.find_element(By.ID, "add-band").click()
+    until(lambda: browser.find_element(By.ID, "settings-status").text.startswith("saved for"), 10, "settings not saved")
+    until(lambda: chart_data(browser)["pricePane"] == "1", 10, "the RSI pane is not above the price")
+    saved = dashboard.get(f"/api/runs/{traded['run_id']}/chart-settings")["settings"]
+    assert saved["chart_type"] == "ohlc" and len(saved["fill_between"]) == 1
+    assert saved["indicators"]["RSI-Mean-Reversion|RSI_14_CLOSE"] | {"panel": 0} == {
+        "panel": 0, "below_price": False, "style": "histogram", "color": "purple", "width": "normal", "visible": True}
+
+    browser.get(f"{dashboard.url}/runs/{traded['run_id']}")  # a new page: the same settings
+    until(lambda: chart_data(browser).get("pricePane") == "1" and chart_data(browser)["chartType"] == "ohlc", 20, "settings not restored")
+    until(lambda: min(pane_heights(browser)) >= 100, 10, f"a pane collapsed: {pane_heights(browser)}")
+    assert not severe_errors(browser)
+
+
+def test_delete_from_the_runs_list(dashboard: Dashboard, browser: Any) -> None:
+    key = launch(dashboard, [{"key": SMA, "params": {}}])
+    run_id = dashboard.wait(key, FINAL)["run_id"]
+    browser.get(dashboard.url + "/runs")
+    browser.find_element(By.CSS_SELECTOR, f'input.select[value="{run_id}"]').click()
+    assert browser.find_element(By.ID, "selected-count").text == "1 selected"
+    browser.find_element(By.ID, "delete-selected").click()
+    browser.switch_to.alert.accept()
+    until(lambda: not browser.find_elements(By.CSS_SELECTOR, f'tr[data-key="{run_id}"]'), 20, "the run is still listed")
+    assert dashboard.call("GET", f"/api/runs/{run_id}")[0] == 404
+
+
+def test_results_follow_a_run_while_it_records(dashboard: Dashboard, browser: Any) -> None:
+    key = launch(dashboard, [{"key": dashboard.knobs_key(), "params": {"delay_ms": "30"}}])
+    browser.get(f"{dashboard.url}/runs/{key}")
+    seen: set[str] = set()
+
+    def two_updates_while_running() -> bool:
+        stats = browser.find_elements(By.ID, "statistics")
+        if stats and status_shown(browser) == "running":
+            seen.add(stats[0].get_attribute("data-bars"))
+        return len(seen) >= 2
+
+    until(two_updates_while_running, 60, f"the statistics did not follow the run: {seen}")
+    assert "recorded so far" in browser.find_element(By.ID, "statistics").text
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, "#equity-chart[data-points]"), 10, "no equity chart while running")
+    assert chart_data(browser).get("bars")  # the price chart too
+    bus = until(lambda: browser.find_element(By.CSS_SELECTOR, "#bus p").text, 20, "no bus stats")
+    assert re.search(r"p50 [\d.,]+ (µs|ms|s),", bus) and not re.search(r"\d{4}", bus), bus  # units, separators
+    assert browser.execute_script("return [tb.fmt.us(1955894.1), tb.fmt.us(164531), tb.fmt.us(850), tb.fmt.int(1234567)]") == [
+        "1.96 s", "164.5 ms", "850 µs", "1,234,567"]
+    assert dashboard.call("POST", f"/api/runs/{key}/cancel")[0] == 202
+    until(lambda: status_shown(browser) == "cancelled", 45, "the run was not cancelled")
+    assert browser.find_element(By.CSS_SELECTOR, "#why h2").text == "Cancelled"
+
+
+def test_a_page_whose_server_stopped_says_so(browser: Any, tmp_path: Path) -> None:
+    secmaster = build_sample_secmaster(tmp_path / "secmaster.db", symbols=1, bars=20)
+    conn = runsdb.connect(tmp_path / "runs.db")  # a run going on elsewhere: its orchestrator is this process
+    run_id = runsdb.create_run(conn, ["Elsewhere"], {"strategies": ["Elsewhere"]}, {"orchestrator_pid": os.getpid(), "host": platform.node()})
+    conn.close()
+    with serve(tmp_path, secmaster) as (dash, proc):
+        browser.get(f"{dash.url}/runs/{run_id}")
+        until(lambda: "started outside this dashboard" in browser.find_element(By.ID, "progress-text").text, 10, "no progress text")
+        assert browser.find_element(By.ID, "offline").is_displayed() is False
+        proc.send_signal(2)
+        proc.wait(30)
+        banner = until(lambda: browser.find_element(By.ID, "offline").is_displayed() and browser.find_element(By.ID, "offline"), 15,
+                       "no notice that the server stopped")
+        assert banner.text.startswith("The dashboard server is not answering (since ")
+        assert status_shown(browser) == "running"  # what it last knew, with the notice above it

@@ -8,6 +8,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.dashboard import liveness
@@ -81,3 +82,52 @@ def test_unknown_pid_run_is_alive_while_a_process_names_it_or_holds_the_database
         for p in (holder, namer):
             p.kill()
             p.wait()
+
+
+def _until(done: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_queued_run_cancelled_before_a_restart_stays_cancelled_and_in_its_place(tmp_path: Path) -> None:
+    from orchestrator.dashboard.app import Config, Dashboard
+
+    db = tmp_path / "runs.db"
+    runsdb.connect(db).close()
+    manager = JobManager(tmp_path / "state", db, 1)
+    first = manager.submit({}, "Broken")  # its worker starts, and fails at once (no secmaster)
+    queued = manager.submit({}, "Waits")
+    assert queued.status == "queued" and manager.cancel(queued) and queued.status == "cancelled"
+
+    def settled() -> bool:
+        manager.tick()
+        return first.state == "done"
+
+    _until(settled, 60, "the first job's worker did not end")
+    conn = runsdb.connect(db)
+    newer = runsdb.create_run(conn, ["Newer"], {"strategies": ["Newer"]})
+    runsdb.finish_run(conn, newer, "completed")
+    conn.close()
+
+    restarted = Dashboard(Config(db, tmp_path / "secmaster.db", state_dir=tmp_path / "state"))
+    restarted.jobs.recover()
+    assert restarted.jobs.jobs[queued.job_id].status == "cancelled"  # not "failed"
+    entries = restarted.list_entries()
+    assert [e["key"] for e in entries] == [newer, queued.job_id, first.job_id]  # newest first, not pinned on top
+    assert entries[1]["status"] == "cancelled" and entries[1]["error"] == "cancelled while queued"
+
+
+def test_a_cancel_that_comes_too_late_says_so(tmp_path: Path) -> None:
+    from components.sample_data import build_sample_secmaster
+
+    secmaster = build_sample_secmaster(tmp_path / "secmaster.db", symbols=1, bars=50)
+    manager = JobManager(tmp_path / "state", tmp_path / "runs.db", 1)
+    job = manager.submit({"secmaster": str(secmaster), "runs_db": str(tmp_path / "runs.db"),
+                          "strategies": [["SMACrossover", {}]], "in_process": True}, "SMA-Crossover")
+    _until(lambda: job.proc is not None and job.proc.poll() is not None, 60, "the run did not end")
+    assert manager.cancel(job)  # the dashboard has not noticed yet: the request goes out, too late
+    manager.tick()
+    assert job.state == "done" and job.status == "completed"
+    assert job.cancel_note == "The cancel came too late: the run had already finished, and it completed."

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from test_analysis_kit import RunBuilder, hand_run
 
+from recorder import runsdb
 from recorder.analysis import compare_runs, open_runs_db
 
 
@@ -39,11 +40,18 @@ def test_rows_of_different_strategies_at_one_time_may_be_written_in_either_order
     assert compare_runs(conn, ra, conn, rb).identical
 
 
+def plant(db: Path, sql: str, run_id: str) -> None:
+    """Change a recorded run (readers open runs.db read-only, so through a writer connection)."""
+    conn = runsdb.connect(db, create=False)
+    conn.execute(sql, (run_id,))
+    conn.close()
+
+
 def test_a_planted_difference_is_named_with_its_table_row_and_columns(tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
     a, b = hand_run(db), hand_run(db)
+    plant(db, "UPDATE fills SET fill_price = 12.5 WHERE run_id = ? AND fill_price = 12 AND strategy_id = 'A'", b)
     conn = open_runs_db(db)
-    conn.execute("UPDATE fills SET fill_price = 12.5 WHERE run_id = ? AND fill_price = 12 AND strategy_id = 'A'", (b,))
     result = compare_runs(conn, a, conn, b)
     assert not result.identical
     diffs = by_table(result)
@@ -55,8 +63,8 @@ def test_a_planted_difference_is_named_with_its_table_row_and_columns(tmp_path: 
 def test_a_missing_row_says_which_run_has_it(tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
     a, b = hand_run(db), hand_run(db)
+    plant(db, "DELETE FROM bars WHERE run_id = ? AND symbol = 'X' AND close = 9", b)
     conn = open_runs_db(db)
-    conn.execute("DELETE FROM bars WHERE run_id = ? AND symbol = 'X' AND close = 9", (b,))
     t = next(t for t in compare_runs(conn, a, conn, b).tables if t.table == "bars")
     assert (t.rows_a, t.rows_b) == (11, 10)
     assert t.difference is not None and "only run A has it" in t.difference and "12:05:00Z" in t.difference
@@ -65,8 +73,8 @@ def test_a_missing_row_says_which_run_has_it(tmp_path: Path) -> None:
 def test_runs_in_two_databases(tmp_path: Path) -> None:
     a = hand_run(tmp_path / "a.db")
     shutil.copy(tmp_path / "a.db", tmp_path / "b.db")
+    plant(tmp_path / "b.db", "UPDATE bars SET volume = 7 WHERE run_id = ? AND close = 19", a)
     conn_b = open_runs_db(tmp_path / "b.db")
-    conn_b.execute("UPDATE bars SET volume = 7 WHERE run_id = ? AND close = 19", (a,))
     result = compare_runs(open_runs_db(tmp_path / "a.db"), a, conn_b, a)
     diffs = by_table(result)
     assert diffs["bars"] is not None and "volume 100 vs 7" in diffs["bars"]
@@ -80,5 +88,5 @@ def test_rows_out_of_time_order_on_disk_still_compare_canonically(tmp_path: Path
     ra, rb = ordered.finish(), shuffled.finish()
     conn = open_runs_db(db)
     assert compare_runs(conn, ra, conn, rb).identical
-    conn.execute("UPDATE bars SET close = 5 WHERE run_id = ? AND close = 4", (rb,))
+    plant(db, "UPDATE bars SET close = 5 WHERE run_id = ? AND close = 4", rb)
     assert "close 4.0 vs 5.0" in (by_table(compare_runs(conn, ra, conn, rb))["bars"] or "")

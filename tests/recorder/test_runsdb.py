@@ -29,7 +29,7 @@ def test_schema_has_the_seeds_tables_plus_strategy_id(tmp_path: Path) -> None:
     assert "strategy_id" in fill_cols
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == runsdb.SCHEMA_VERSION == 2
 
 
 def test_run_ids_in_the_same_second_never_collide(tmp_path: Path) -> None:
@@ -118,3 +118,33 @@ def test_not_a_runs_database_is_named(tmp_path: Path) -> None:
         runsdb.connect(newer)
     with pytest.raises(runsdb.RunsDbError, match="no such runs database"):
         runsdb.connect(tmp_path / "missing.db", create=False)
+
+
+def test_an_older_tickbus_file_is_upgraded_by_the_version_alone(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    conn = runsdb.connect(db)
+    rid = runsdb.create_run(conn, ["A"], {})
+    conn.execute("PRAGMA user_version = 1")  # a version-1 tickbus file: every column already there
+    conn.close()
+    conn = runsdb.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert [r[0] for r in conn.execute("SELECT run_id FROM runs")] == [rid]
+    conn.close()
+
+
+def test_range_config_is_readable_by_both_tools(tmp_path: Path) -> None:
+    from recorder.analysis.catalog import RunInfo
+
+    day = 1_704_153_600_000_000_000  # 2024-01-02T00:00:00Z
+    whole = runsdb.range_config(day, day + runsdb.NS_PER_DAY - 1)
+    assert whole == {"start_date": "2024-01-02", "end_date": "2024-01-02", "start_ns": day, "end_ns": day + runsdb.NS_PER_DAY - 1}
+    part = runsdb.range_config(day + 3_600_000_000_000, None)
+    assert part == {"start_date": "2024-01-02T01:00:00Z", "end_date": None, "start_ns": day + 3_600_000_000_000, "end_ns": None}
+
+    def bounds(config: dict[str, object]) -> tuple[int | None, int | None]:
+        return RunInfo("r", "r", "completed", 0, 0, config, None, None).range_ns
+
+    assert bounds(whole) == (day, day + runsdb.NS_PER_DAY - 1)
+    assert bounds({"start_date": "2024-01-02", "end_date": "2024-01-02"}) == (day, day + runsdb.NS_PER_DAY - 1)  # the seed's
+    assert bounds({"start_date": day, "end_date": None}) == (day, None)  # an older tickbus's ns
+    assert bounds({"start_date": "not a date"}) == (None, None)

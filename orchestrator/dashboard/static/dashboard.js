@@ -1,17 +1,81 @@
-// tickbus dashboard: the little JavaScript the server-rendered pages need (forms, polling, charts).
+// tickbus dashboard: what every page shares (requests, notices, formats) and the runs and new-run pages.
 "use strict";
 const tb = (() => {
   const FINAL = ["completed", "failed", "cancelled"];
-  const COLORS = ["#2962ff", "#e65100", "#2e7d32", "#8e24aa", "#00838f", "#c62828", "#6d4c41", "#546e7a"];
   const $ = (sel, root = document) => root.querySelector(sel);
   const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
   const runUrl = (key) => `/api/runs/${encodeURIComponent(key)}`;
   const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const JSON_HEADERS = { "Content-Type": "application/json" };
+
+  // --- numbers as people read them: separators, units ---
+  const fmt = {
+    int: (n) => (n == null ? "—" : Math.round(Number(n)).toLocaleString("en-US")),
+    num: (n, digits = 2) => (n == null ? "—"
+      : Number(n).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }).replace(/^-(?=[0.,]*$)/, "")),
+    signed: (n) => (n == null ? "—" : (n > 0 ? "+" : "") + fmt.num(n)),
+    // a latency in microseconds: µs below 1 ms, ms below 1 s, else s
+    us: (us) => {
+      if (us == null) return "—";
+      if (us >= 1e6) return `${fmt.num(us / 1e6, 2)} s`;
+      if (us >= 1e3) return `${fmt.num(us / 1e3, 1)} ms`;
+      return `${fmt.int(us)} µs`;
+    },
+    seconds: (s) => (s == null ? "—" : s < 60 ? `${fmt.num(s, 1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`),
+  };
+
+  // --- the server: every request says whether it answers; a banner says when it does not ---
+  let downSince = null;
+  function serverAnswered(yes) {
+    const banner = $("#offline");
+    if (!banner) return;
+    if (yes) {
+      downSince = null;
+      banner.hidden = true;
+      return;
+    }
+    downSince = downSince || new Date();
+    banner.hidden = false;
+    banner.textContent = `The dashboard server is not answering (since ${downSince.toLocaleTimeString()}): ` +
+      "what this page shows may be out of date. Retrying…";
+  }
 
   async function api(url, opts) {
-    const r = await fetch(url, opts);
+    let r;
+    try {
+      r = await fetch(url, opts);
+    } catch (err) {
+      serverAnswered(false);
+      return { ok: false, status: 0, body: {}, offline: true };
+    }
+    serverAnswered(true);
     const body = await r.json().catch(() => ({}));
     return { ok: r.ok, status: r.status, body };
+  }
+
+  const send = (method, url, data) => api(url, { method, headers: JSON_HEADERS, body: JSON.stringify(data ?? {}) });
+
+  // --- notices: shown at the top; `keep` ones survive the page reloading itself ---
+  function notice(text, kind = "info", keep = false) {
+    if (keep) {
+      const kept = JSON.parse(sessionStorage.getItem("tb-notices") || "[]");
+      kept.push({ text, kind });
+      sessionStorage.setItem("tb-notices", JSON.stringify(kept));
+    }
+    const box = $("#notices");
+    if (!box) return;
+    const div = document.createElement("div");
+    div.className = `notice ${kind}`;
+    div.innerHTML = `${esc(text)} <button type="button" class="link dismiss">dismiss</button>`;
+    $(".dismiss", div).onclick = () => {
+      div.remove();
+      const kept = JSON.parse(sessionStorage.getItem("tb-notices") || "[]").filter((n) => n.text !== text);
+      sessionStorage.setItem("tb-notices", JSON.stringify(kept));
+    };
+    box.appendChild(div);
+  }
+  function showKeptNotices() {
+    for (const n of JSON.parse(sessionStorage.getItem("tb-notices") || "[]")) notice(n.text, n.kind);
   }
 
   function bindCancel(root) {
@@ -19,10 +83,26 @@ const tb = (() => {
       b.onclick = async () => {
         b.disabled = true;
         b.textContent = "Cancelling…";
-        const { ok, body } = await api(`${runUrl(b.dataset.key)}/cancel`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
-        if (!ok) b.textContent = body.error || "cannot cancel";
+        const { ok, body } = await send("POST", `${runUrl(b.dataset.key)}/cancel`);
+        if (!ok) {
+          b.textContent = "not cancelled";
+          notice(`${b.dataset.key}: ${body.error || "could not cancel"}`, "warn", true);
+        }
       };
     });
+  }
+
+  async function deleteRuns(keys) {
+    const what = keys.length === 1 ? `run ${keys[0]}` : `${keys.length} runs`;
+    if (!confirm(`Delete ${what} and everything recorded for ${keys.length === 1 ? "it" : "them"}? A run still going is cancelled first.`)) return null;
+    const { ok, body } = await send("DELETE", "/api/runs", { run_ids: keys });
+    if (!ok) {
+      notice(`Not deleted: ${body.error || "the dashboard refused"}`, "warn", true);
+      return null;
+    }
+    if (body.pending.length) notice(`Cancelling ${body.pending.join(", ")}: deleted once it has stopped.`, "info", true);
+    for (const [key, why] of Object.entries(body.refused)) notice(`${key} not deleted: ${why}`, "warn", true);
+    return body;
   }
 
   function progressBar(fraction) {
@@ -32,12 +112,39 @@ const tb = (() => {
 
   // --- runs list: statuses and progress, reloaded when the set of runs or a status changes ---
   function runsPage() {
+    showKeptNotices();
     const table = $("#runs");
     bindCancel(table);
+    const boxes = $$("input.select", table);
+    const picked = new Set(JSON.parse(sessionStorage.getItem("tb-selected") || "[]"));
+    const button = $("#delete-selected");
+    const sync = () => {
+      const keys = boxes.filter((b) => b.checked).map((b) => b.value);
+      sessionStorage.setItem("tb-selected", JSON.stringify(keys));
+      button.disabled = !keys.length;
+      $("#selected-count").textContent = keys.length ? `${keys.length} selected` : "";
+      $("#select-all").checked = keys.length > 0 && keys.length === boxes.length;
+    };
+    boxes.forEach((b) => {
+      b.checked = picked.has(b.value);
+      b.onchange = sync;
+    });
+    $("#select-all").onchange = (ev) => {
+      boxes.forEach((b) => (b.checked = ev.target.checked));
+      sync();
+    };
+    button.onclick = async () => {
+      const keys = boxes.filter((b) => b.checked).map((b) => b.value);
+      if (await deleteRuns(keys)) {
+        sessionStorage.removeItem("tb-selected");
+        location.reload();
+      }
+    };
+    sync();
     const signature = (runs) => runs.map((r) => `${r.key}:${r.status}`).join("|");
     const shown = $$("tr[data-key]", table).map((tr) => `${tr.dataset.key}:${$("[data-field=status]", tr).textContent}`).join("|");
     async function poll() {
-      const { ok, body } = await api("/api/runs").catch(() => ({ ok: false }));
+      const { ok, body } = await api("/api/runs");
       if (ok) {
         if (signature(body.runs) !== shown) return location.reload();
         for (const r of body.runs) {
@@ -50,25 +157,125 @@ const tb = (() => {
     poll();
   }
 
-  // --- new run: the generated form, posted as JSON; errors shown next to their inputs ---
+  // --- new run: dataset -> symbol type -> bar period -> symbols and dates; presets; the form as JSON ---
+  const RTYPES = { SECOND: 32, MINUTE: 33, HOUR: 34, DAY: 35 };
+
   function newRunPage() {
+    showKeptNotices();
     const form = $("#launch");
-    const dataset = $("select[name=dataset]", form);
-    const pickDataset = () => {
-      $$(".symbols", form).forEach((d) => (d.hidden = d.dataset.dataset !== dataset.value));
-      const opt = dataset.selectedOptions[0];
-      if (!opt) return;
-      for (const name of ["start", "end"]) {
-        const input = $(`input[name=${name}]`, form);
-        input.min = opt.dataset.first;
-        input.max = opt.dataset.last;
-        input.value = name === "start" ? opt.dataset.first : opt.dataset.last;
-      }
+    const datasets = JSON.parse($("#offer").textContent);
+    const field = (name) => $(`[name=${name}]`, form);
+    const dataset = () => datasets.find((d) => d.key === field("dataset").value);
+    const infos = () => {
+      const d = dataset();
+      return (d && d.coverage[field("symbol_type").value] || {})[field("bar_period").value] || [];
     };
-    if (dataset) dataset.onchange = pickDataset;
-    $$(".symbols button[data-select]", form).forEach((b) => {
-      b.onclick = () => $$("input[name=symbol]", b.closest(".symbols")).forEach((c) => (c.checked = b.dataset.select === "all"));
+    const checked = () => $$("#symbol-list input:checked").map((c) => c.value);
+
+    function fill(select, values, labels = {}) {
+      const keep = select.value;
+      select.innerHTML = values.map((v) => `<option value="${esc(v)}">${esc(labels[v] || v)}</option>`).join("");
+      if (values.includes(keep)) select.value = keep;
+    }
+    function dates() {  // the range the chosen symbols cover: the inputs' bounds, their values clamped into it
+      const chosen = infos().filter((i) => checked().includes(i.symbol));
+      const first = chosen.map((i) => i.first).sort()[0] || "";
+      const last = chosen.map((i) => i.last).sort().slice(-1)[0] || "";
+      for (const name of ["start", "end"]) {
+        const input = field(name);
+        const wasEdge = !input.value || input.value === input.dataset.edge;
+        input.min = first;
+        input.max = last;
+        if (wasEdge || (input.value && (input.value < first || input.value > last))) input.value = name === "start" ? first : last;
+        input.dataset.edge = input.value;
+      }
+      $("#coverage").textContent = chosen.length ? `the chosen symbols' data: ${first} … ${last}` : "";
+    }
+    function symbols(select = null) {
+      const list = infos();
+      const want = select || new Set(list.map((i) => i.symbol));
+      $("#symbol-list").innerHTML = list.map((i) =>
+        `<label class="sym"><input type="checkbox" name="symbol" value="${esc(i.symbol)}" ${want.has(i.symbol) ? "checked" : ""}> ` +
+        `${esc(i.symbol)} <span class="muted">${esc(i.first)} … ${esc(i.last)}</span></label>`).join("") ||
+        '<span class="muted">no symbols of this type and period</span>';
+      $$("#symbol-list input").forEach((c) => (c.onchange = dates));
+      filterSymbols();
+      dates();
+    }
+    function periods() {
+      const d = dataset();
+      fill(field("bar_period"), d ? Object.keys(d.coverage[field("symbol_type").value] || {}) : []);
+    }
+    function types() {
+      const d = dataset();
+      fill(field("symbol_type"), d ? d.symbol_types : []);
+    }
+    const filterSymbols = () => {
+      const text = $("#symbol-filter").value.toLowerCase();
+      $$("#symbol-list label").forEach((l) => (l.hidden = !!text && !l.textContent.toLowerCase().includes(text)));
+    };
+    $("#symbol-filter").oninput = filterSymbols;
+    field("dataset").onchange = () => { types(); periods(); symbols(); };
+    field("symbol_type").onchange = () => { periods(); symbols(); };
+    field("bar_period").onchange = () => symbols(new Set(checked()));
+    $$("#symbols button[data-select]").forEach((b) => {
+      b.onclick = () => {
+        $$("#symbol-list label:not([hidden]) input").forEach((c) => (c.checked = b.dataset.select === "all"));
+        dates();
+      };
     });
+    types(); periods(); symbols();
+
+    // presets: the seed's symbol_presets in presets.db (publisher id, rtype, symbol type, symbols)
+    let presets = [];
+    const status = (text) => ($("#preset-status").textContent = text);
+    async function loadPresets(select) {
+      const { ok, body } = await api("/api/presets");
+      if (!ok) return;
+      presets = body.presets;
+      fill($("#preset"), ["", ...presets.map((p) => p.name)], { "": "(none)" });
+      $("#preset").value = select ?? "";
+    }
+    $("#preset").onchange = () => {
+      const p = presets.find((x) => x.name === $("#preset").value);
+      if (!p) return;
+      const d = datasets.find((x) => x.publisher_id === p.publisher_id) || datasets.find((x) => x.publisher === p.publisher_name);
+      const period = Object.keys(RTYPES).find((k) => RTYPES[k] === p.rtype);
+      if (!d) return status(`preset ${p.name}: its dataset (${p.publisher_name}, id ${p.publisher_id}) is not in this secmaster`);
+      field("dataset").value = d.key;
+      types();
+      field("symbol_type").value = p.symbol_type;
+      periods();
+      if (period) field("bar_period").value = period;
+      symbols(new Set(p.symbols));
+      const missing = p.symbols.filter((s) => !checked().includes(s));
+      status(`loaded ${p.name}: ${fmt.int(p.symbols.length - missing.length)} symbols` + (missing.length ? `; not in this data: ${missing.join(", ")}` : ""));
+    };
+    $("#preset-save").onclick = async () => {
+      const name = $("#preset-name").value.trim() || $("#preset").value;
+      const d = dataset();
+      if (!name) return status("give the preset a name");
+      if (!d || !checked().length) return status("choose a dataset and at least one symbol first");
+      const { ok, body } = await send("POST", "/api/presets", {
+        name, publisher_name: d.publisher, publisher_id: d.publisher_id, rtype: RTYPES[field("bar_period").value],
+        symbol_type: field("symbol_type").value, symbols: checked(),
+      });
+      if (!ok) return status(body.error || "not saved");
+      $("#preset-name").value = "";
+      await loadPresets(name);
+      status(`saved ${name}`);
+    };
+    $("#preset-delete").onclick = async () => {
+      const name = $("#preset").value;
+      if (!name) return status("choose the preset to delete");
+      if (!confirm(`Delete the preset ${name}?`)) return;
+      const { ok, body } = await send("DELETE", `/api/presets/${encodeURIComponent(name)}`);
+      if (!ok) return status(body.error || "not deleted");
+      await loadPresets();
+      status(`deleted ${name}`);
+    };
+    loadPresets();
+
     const sync = (fs) => fs.classList.toggle("off", !$(".pick", fs).checked);
     $$("fieldset.strategy", form).forEach((fs) => {
       sync(fs);
@@ -83,25 +290,19 @@ const tb = (() => {
         $$(".params [name]", fs).forEach((i) => (params[i.name] = i.dataset.kind === "bool" ? i.checked : i.value));
         return { key: fs.dataset.key, params };
       });
-      const visible = $$(".symbols", form).find((d) => !d.hidden);
       const payload = {
-        strategies,
-        dataset: dataset ? dataset.value : "",
-        symbols: visible ? $$("input[name=symbol]:checked", visible).map((c) => c.value) : [],
-        start: $("input[name=start]", form).value,
-        end: $("input[name=end]", form).value,
-        commission_per_unit: $("input[name=commission_per_unit]", form).value,
+        strategies, dataset: field("dataset").value, symbol_type: field("symbol_type").value, bar_period: field("bar_period").value,
+        symbols: checked(), start: field("start").value, end: field("end").value,
+        commission_per_unit: field("commission_per_unit").value,
       };
       const button = $("#launch-button");
       button.disabled = true;
-      const { ok, status, body } = await api("/api/runs", {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload),
-      }).catch(() => ({ ok: false, body: {} }));
+      const { ok, status: code, body } = await send("POST", "/api/runs", payload);
       button.disabled = false;
       if (ok) return (location.href = body.url);
-      const errors = body.errors || { fields: {}, params: {}, form: `the dashboard answered ${status}` };
-      for (const [field, msg] of Object.entries(errors.fields || {})) {
-        const el = $$(`[data-error-for="${field}"]`, form).find((e) => !e.closest("fieldset.strategy"));
+      const errors = body.errors || { fields: {}, params: {}, form: code ? `the dashboard answered ${code}` : "the dashboard server is not answering" };
+      for (const [name, msg] of Object.entries(errors.fields || {})) {
+        const el = $$(`[data-error-for="${name}"]`, form).find((e) => !e.closest("fieldset.strategy"));
         if (el) el.textContent = msg;
       }
       for (const [key, fields] of Object.entries(errors.params || {})) {
@@ -115,119 +316,5 @@ const tb = (() => {
     };
   }
 
-  // --- one run: live progress and bus stats while it runs; charts when it is done ---
-  function busTable(bus) {
-    const b = bus.barrier || {};
-    const cells = ["name", "pid", "delivered", "acknowledged", "pending", "published", "heartbeat_age_s"];
-    const rows = bus.members.map((m) => `<tr>${cells.map((k) => `<td>${esc(m[k])}</td>`).join("")}</tr>`).join("");
-    const topics = bus.topics.map((t) => `${esc(t.topic)} ${esc(t.messages)}`).join(" · ");
-    return `<p>uptime ${bus.uptime_s} s · ${bus.messages} messages · barrier rounds ${b.rounds ?? 0}, p50 ${b.p50_us ?? 0} µs, ` +
-      `p99 ${b.p99_us ?? 0} µs, max ${b.max_us ?? 0} µs · dropped ${bus.dropped} · malformed ${bus.malformed}` +
-      `${bus.failed ? ` · <span class="error">failed: ${esc(bus.failed)}</span>` : ""}</p>` +
-      `<table class="stats"><thead><tr><th>member</th><th>pid</th><th>delivered</th><th>acknowledged</th><th>pending</th>` +
-      `<th>published</th><th>heartbeat age s</th></tr></thead><tbody>${rows}</tbody></table><p class="muted">topics: ${topics}</p>`;
-  }
-
-  function follow(key) {
-    async function poll() {
-      const { ok, body } = await api(runUrl(key)).catch(() => ({ ok: false }));
-      if (ok) {
-        $("#status").textContent = body.status;
-        $("#status").className = `status ${body.status}`;
-        if (FINAL.includes(body.status)) return location.replace(`/runs/${encodeURIComponent(body.run_id || key)}`);
-        const p = body.progress;
-        if (p && p.fraction != null) {
-          $("#progress-bar").style.width = `${Math.round(p.fraction * 100)}%`;
-          const bars = p.bars_total ? `${p.bars_sent} of ${p.bars_total} bars · ` : "";
-          $("#progress-text").textContent = `${Math.round(p.fraction * 100)}% · ${bars}${body.wall_time_s ?? 0} s`;
-        } else if (body.recorded_bars != null) {
-          $("#progress-text").textContent = `${body.recorded_bars} bars recorded (not started by this dashboard: no progress file)`;
-        } else if (body.status === "running") {
-          $("#progress-text").textContent = "running: its processes are joining the bus";
-        }
-        if (body.bus) $("#bus").innerHTML = busTable(body.bus);
-      }
-      setTimeout(poll, 1000);
-    }
-    poll();
-  }
-
-  function newChart(el, extra) {
-    return LightweightCharts.createChart(el, Object.assign({
-      autoSize: true,
-      layout: { background: { color: "#ffffff" }, textColor: "#333", fontFamily: "system-ui, sans-serif", fontSize: 11 },
-      grid: { vertLines: { color: "#f0f0f0" }, horzLines: { color: "#f0f0f0" } },
-      timeScale: { timeVisible: true, secondsVisible: false, borderVisible: false },
-      rightPriceScale: { borderVisible: false },
-    }, extra || {}));
-  }
-
-  const values = (points) => points.filter((p) => p.value !== null && p.value !== undefined);
-
-  async function drawEquity(key) {
-    const { ok, body } = await api(`${runUrl(key)}/equity`);
-    if (!ok) return;
-    const eq = newChart($("#equity-chart"));
-    const dd = newChart($("#drawdown-chart"));
-    let points = 0;
-    body.curves.forEach((c, i) => {
-      const color = COLORS[i % COLORS.length];
-      const line = eq.addSeries(LightweightCharts.LineSeries, { color, lineWidth: i ? 1 : 2, title: c.name });
-      line.setData(values(c.equity));
-      points += c.equity.length;
-      const opts = { lineColor: i ? color : "#c62828", topColor: "rgba(198,40,40,0.05)", bottomColor: "rgba(198,40,40,0.35)", lineWidth: i ? 1 : 2, title: c.name, invertFilledArea: true };
-      dd.addSeries(i ? LightweightCharts.LineSeries : LightweightCharts.AreaSeries, i ? { color, lineWidth: 1, title: c.name } : opts).setData(values(c.drawdown));
-    });
-    eq.timeScale().fitContent();
-    dd.timeScale().fitContent();
-    $("#equity-chart").dataset.points = String(points);
-  }
-
-  let priceChart = null;
-  async function drawPrice(key, symbol) {
-    const { ok, body } = await api(`${runUrl(key)}/price?symbol=${encodeURIComponent(symbol)}`);
-    if (!ok) return;
-    if (priceChart) priceChart.remove();
-    const el = $("#price-chart");
-    priceChart = newChart(el);
-    const candles = priceChart.addSeries(LightweightCharts.CandlestickSeries, {
-      upColor: "#26a69a", downColor: "#ef5350", borderVisible: false, wickUpColor: "#26a69a", wickDownColor: "#ef5350",
-    });
-    candles.setData(body.bars);
-    let pane = 0;
-    body.indicators.forEach((ind, i) => {
-      const target = ind.overlay ? 0 : ++pane;
-      priceChart.addSeries(LightweightCharts.LineSeries, {
-        color: COLORS[i % COLORS.length], lineWidth: 1, title: `${ind.strategy} ${ind.name}`, priceLineVisible: false, lastValueVisible: false,
-      }, target).setData(ind.points);
-    });
-    const strategies = [...new Set(body.fills.map((f) => f.strategy))];
-    LightweightCharts.createSeriesMarkers(candles, body.fills.map((f) => ({
-      time: f.time, position: f.side === "BUY" ? "belowBar" : "aboveBar", shape: f.side === "BUY" ? "arrowUp" : "arrowDown",
-      color: f.side === "BUY" ? "#1565c0" : "#e65100",
-      text: `${strategies.length > 1 ? strategies.indexOf(f.strategy) + 1 + ":" : ""}${f.side === "BUY" ? "B" : "S"} ${f.quantity}`,
-    })));
-    const panes = priceChart.panes();
-    panes.forEach((p, i) => p.setHeight(i === 0 ? 360 : 110));
-    el.style.height = `${360 + 110 * (panes.length - 1) + 30}px`;
-    priceChart.timeScale().fitContent();
-    const legend = strategies.length > 1 ? ` Markers: ${strategies.map((s, i) => `${i + 1} = ${s}`).join(", ")}.` : "";
-    $("#price-note").textContent = `${body.bars.length} bars${body.bucket > 1 ? ` (each merges ${body.bucket} recorded bars)` : ""}, ` +
-      `${body.fills.length} fills (B buy, S sell), ${body.indicators.length} indicator series.${legend}`;
-  }
-
-  function runPage() {
-    const root = $("#run");
-    const key = root.dataset.key;
-    bindCancel(root);
-    if (!FINAL.includes(root.dataset.status)) follow(key);
-    if ($("#equity-chart")) drawEquity(key);
-    const symbol = $("#symbol");
-    if (symbol) {
-      symbol.onchange = () => drawPrice(key, symbol.value);
-      drawPrice(key, symbol.value);
-    }
-  }
-
-  return { runsPage, newRunPage, runPage };
+  return { FINAL, $, $$, esc, fmt, api, send, runUrl, notice, showKeptNotices, bindCancel, deleteRuns, runsPage, newRunPage };
 })();
