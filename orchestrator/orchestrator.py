@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from components import codec
-from components.spec import class_spec, configured
+from components.spec import class_spec, configured, own_class
 from orchestrator import processes, rundir
 from orchestrator.attached import AttachWatcher
 from orchestrator.processes import Child
@@ -78,7 +78,7 @@ def strategy_ids_for(strategies: Sequence[type]) -> list[str]:
     ids: list[str] = []
     for cls in strategies:
         explicit = getattr(cls, "strategy_id", "") or ""
-        base = explicit or getattr(cls, "name", "") or cls.__name__
+        base = explicit or getattr(cls, "name", "") or own_class(cls).__name__
         base = re.sub(r"[^A-Za-z0-9_-]+", "-", base).strip("-_") or "strategy"
         sid, n = base, 2
         while sid in ids:
