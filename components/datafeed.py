@@ -1,7 +1,7 @@
 """SimulatedDatafeed: replays secmaster bars grouped by timestamp, in (timestamp, symbol) order.
 
 Plain logic (no sockets, no threads): the process that hosts it publishes each group and waits
-on the barrier. Configured by class attributes, as in the seed:
+on the barrier. Configured by class attributes:
 
     class Feed(SimulatedDatafeed):
         db_path = "secmaster.db"
@@ -9,23 +9,20 @@ on the barrier. Configured by class attributes, as in the seed:
         dataset = "SAMPLE"
 
 A bar belongs to a symbol when symbology maps the symbol to the bar's instrument on the bar's
-UTC date (`date(ts_event / 1e9, 'unixepoch')` in [start_date, end_date)), exactly the seed's
-rule. Instead of evaluating date() per row in a join (which forces a sort of the whole result),
-each symbology row becomes an ns range on the ohlcv primary key, and SQLite merges the per-range
-streams (a compound SELECT whose ORDER BY it satisfies by merging, not sorting): rows come off
+UTC date (`date(ts_event / 1e9, 'unixepoch')` in [start_date, end_date)). Instead of evaluating
+date() per row in a join (which forces a sort of the whole result), each symbology row becomes an
+ns range on the ohlcv primary key, and SQLite merges the per-range streams (a compound SELECT whose ORDER BY it satisfies by merging, not sorting): rows come off
 the PK in order, nothing is materialised, and the first group is available at once.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from types import TracebackType
-from typing import Any
 
 from components.events import BarReceived
 from components.fastbuild import compile_builder
@@ -63,7 +60,7 @@ class SimulatedDatafeed:
     context manager. `bars_sent` counts bars yielded so far (`progress` = bars_sent/total_bars).
     """
 
-    db_path: str = ""  # falls back to $SECMASTER_DB_PATH, then "secmaster.db" (as the seed)
+    db_path: str = ""  # falls back to $SECMASTER_DB_PATH, then "secmaster.db"
     publisher_name: str = ""
     dataset: str = ""
     symbol_type: str = "raw_symbol"

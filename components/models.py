@@ -73,7 +73,7 @@ class ExtremeType(enum.Enum):
 
 
 class ActionType(enum.Enum):
-    """Metadata only; the members of seed 0.75 plus the direction-agnostic ones of 0.68."""
+    """What an order is for: metadata only, recorded with the order; the broker ignores it."""
 
     ENTRY_LONG = enum.auto()
     ENTRY_SHORT = enum.auto()

@@ -248,3 +248,21 @@ def test_bars_at_other_times_do_not_shift_a_bar_limit() -> None:
     # placed on bar 1, its one chance is bar 2, where it is ended
     cancel, = wire.events(OrderCancellationRequest)
     assert cancel.ts_event_ns == ts(2)
+
+
+def test_the_readmes_strategy_runs_and_uses_every_expiry_it_shows(tmp_path: Path) -> None:
+    from test_strategy_support import random_walk_bars
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "my_strategy.py"
+    path.write_text(code)
+    strategy = load_file_module(path).DipBuyer(period=5)
+    assert strategy.strategy_id == "DipBuyer"
+    wire = Wire(SimulatedBroker(), strategy)
+    wire.start()
+    for bars in random_walk_bars(600, symbols=("AAA", "BBB")):
+        wire.feed(bars)
+    statuses = {record.status for record in strategy.orders.values()}
+    assert {OrderStatus.FILLED, OrderStatus.EXPIRED} <= statuses
+    assert wire.events(OrderExpired) and wire.events(OrderCancellationRequest)  # expires_in, expires_after_bars
