@@ -47,7 +47,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from components.broker_sync import BrokerSync
 from components.codec import FEED_TOPIC, by_timestamp, check_route, type_prefix
@@ -80,7 +80,8 @@ from components.strategy_bars import BarFields, BarRecording
 from components.strategy_orders import OrderBook, OrderRecord, OrderStatus
 
 __all__ = [
-    "PERIOD_NS", "BarFields", "OrderBook", "OrderRecord", "OrderStatus", "StrategyBase", "get_registered_strategies",
+    "PERIOD_NS", "BarFields", "OrderBook", "OrderOptions", "OrderRecord", "OrderStatus", "StrategyBase",
+    "get_registered_strategies",
 ]
 
 I = TypeVar("I", bound=IndicatorBase)
@@ -132,6 +133,19 @@ def _collect_parameters(cls: type[StrategyBase]) -> None:
 
 def _ns(delta: timedelta) -> int:
     return (delta // timedelta(microseconds=1)) * 1000
+
+
+class OrderOptions(TypedDict, total=False):
+    """The keyword options of `buy` and `sell`."""
+
+    limit_price: float | None
+    stop_price: float | None
+    symbol: str | None
+    action: ActionType | None
+    signal: str | None
+    expires_at_ns: int | None
+    expires_in: timedelta | None
+    expires_after_bars: int | None
 
 
 class _State:
@@ -395,43 +409,23 @@ class StrategyBase(Component):
 
     # --- orders --------------------------------------------------------------------------------
 
-    def buy(
-        self,
-        quantity: float,
-        *,
-        limit_price: float | None = None,
-        stop_price: float | None = None,
-        symbol: str | None = None,
-        action: ActionType | None = None,
-        signal: str | None = None,
-        expires_at_ns: int | None = None,
-        expires_in: timedelta | None = None,
-        expires_after_bars: int | None = None,
-    ) -> str:
+    def buy(self, quantity: float, **options: Unpack[OrderOptions]) -> str:
         """Buy `quantity`: at market, or LIMIT / STOP / STOP_LIMIT when `limit_price` and / or
-        `stop_price` are given. Expiry: at most one of `expires_at_ns`, `expires_in`,
-        `expires_after_bars` (see the module docstring). Returns the order id."""
-        order_type = _order_type(limit_price, stop_price)
-        return self.submit_order(order_type, TradeSide.BUY, quantity, limit_price, stop_price, action, signal, symbol,
-                                 expires_at_ns, expires_in=expires_in, expires_after_bars=expires_after_bars)
+        `stop_price` are given. The options (keyword-only, see OrderOptions) are those of
+        `submit_order`; expiry is at most one of `expires_at_ns`, `expires_in`, `expires_after_bars`
+        (see the module docstring). Returns the order id."""
+        return self.__place(TradeSide.BUY, quantity, options)
 
-    def sell(
-        self,
-        quantity: float,
-        *,
-        limit_price: float | None = None,
-        stop_price: float | None = None,
-        symbol: str | None = None,
-        action: ActionType | None = None,
-        signal: str | None = None,
-        expires_at_ns: int | None = None,
-        expires_in: timedelta | None = None,
-        expires_after_bars: int | None = None,
-    ) -> str:
+    def sell(self, quantity: float, **options: Unpack[OrderOptions]) -> str:
         """Sell `quantity`; the options are those of `buy`."""
-        order_type = _order_type(limit_price, stop_price)
-        return self.submit_order(order_type, TradeSide.SELL, quantity, limit_price, stop_price, action, signal, symbol,
-                                 expires_at_ns, expires_in=expires_in, expires_after_bars=expires_after_bars)
+        return self.__place(TradeSide.SELL, quantity, options)
+
+    def __place(self, side: TradeSide, quantity: float, options: OrderOptions) -> str:
+        unknown = sorted(options.keys() - OrderOptions.__annotations__.keys())
+        if unknown:
+            raise TypeError(f"{side.name.lower()}() got an unexpected keyword argument {unknown[0]!r}")
+        order_type = _order_type(options.get("limit_price"), options.get("stop_price"))
+        return self.submit_order(order_type, side, quantity, **options)
 
     def submit_order(
         self,
