@@ -43,10 +43,8 @@ fills; exceptions raised by user code propagate (the driver fails the run).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack
 
 from components.broker_sync import BrokerSync
@@ -75,9 +73,10 @@ from components.indicators import IndicatorBase
 from components.models import PERIOD_NS, ActionType, BarPeriod, OrderType, TradeSide
 from components.params import ParamSpec
 from components.positions import PositionBook
-from components.spec import CONFIGURED_MARK, own_class
+from components.spec import own_class
 from components.strategy_bars import BarFields, BarRecording
-from components.strategy_orders import OrderBook, OrderRecord, OrderStatus
+from components.strategy_classes import gather_parameters, get_registered_strategies, register
+from components.strategy_orders import OrderBook, OrderRecord, OrderStatus, expiry_ns
 
 __all__ = [
     "PERIOD_NS", "BarFields", "OrderBook", "OrderOptions", "OrderRecord", "OrderStatus", "StrategyBase",
@@ -94,46 +93,6 @@ _ANSWER_CALLBACKS = (
     "on_modification_accepted", "on_modification_rejected", "on_order_expired",
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-_strategy_registry: dict[str, type[StrategyBase]] = {}
-
-
-def get_registered_strategies() -> dict[str, type[StrategyBase]]:
-    """A copy of the registry: class name -> class, for every public subclass defined so far."""
-    return dict(_strategy_registry)
-
-
-def _source_of(cls: type) -> str:
-    module = sys.modules.get(cls.__module__)
-    file = getattr(module, "__file__", None)
-    return str(Path(file).resolve()) if file else f"module {cls.__module__}"
-
-
-def _register(cls: type[StrategyBase]) -> None:
-    """Public classes (no leading underscore, not made by `configured()`) by class name. Defining
-    the class again in the same file (a reload) replaces it; in another file, it is an error."""
-    if cls.__name__.startswith("_") or vars(cls).get(CONFIGURED_MARK):
-        return
-    known = _strategy_registry.get(cls.__name__)
-    if known is not None and known is not cls and _source_of(known) != _source_of(cls):
-        raise TypeError(
-            f"two strategies are named {cls.__name__!r}: one in {_source_of(known)}, one in {_source_of(cls)}; "
-            "rename one of them"
-        )
-    _strategy_registry[cls.__name__] = cls
-
-
-def _collect_parameters(cls: type[StrategyBase]) -> None:
-    """Class-attribute ParamSpecs join the `parameters` dict (declared in the class, else inherited)."""
-    declared = {name: value for name, value in vars(cls).items() if isinstance(value, ParamSpec)}
-    if declared:
-        own = vars(cls).get("parameters", cls.parameters)
-        cls.parameters = {**own, **declared}
-
-
-def _ns(delta: timedelta) -> int:
-    return (delta // timedelta(microseconds=1)) * 1000
-
 
 class OrderOptions(TypedDict, total=False):
     """The keyword options of `buy` and `sell`."""
@@ -183,8 +142,8 @@ class StrategyBase(Component):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _collect_parameters(cls)
-        _register(cls)
+        gather_parameters(cls)
+        register(cls)
 
     def __init__(self, strategy_id: str | None = None, **param_overrides: Any) -> None:
         super().__init__()
@@ -450,7 +409,7 @@ class StrategyBase(Component):
         sym = symbol if symbol is not None else state.symbol
         if sym is None:
             raise RuntimeError("submit_order: no active symbol yet; pass symbol=")
-        expires_at_ns = self.__expiry(expires_at_ns, expires_in, expires_after_bars)
+        expires_at_ns = expiry_ns(state.now_ns, expires_at_ns, expires_in, expires_after_bars)
         state.order_count += 1
         oid = f"{self.strategy_id}-{state.order_count}"
         quantity = float(quantity)
@@ -479,22 +438,6 @@ class StrategyBase(Component):
             )
         )
         return oid
-
-    def __expiry(self, at_ns: int | None, in_: timedelta | None, after_bars: int | None) -> int | None:
-        """The order's `expires_at_ns` from the one expiry option given (None for a bar limit)."""
-        given = [name for name, value in (("expires_at_ns", at_ns), ("expires_in", in_),
-                                          ("expires_after_bars", after_bars)) if value is not None]
-        if len(given) > 1:
-            raise ValueError(f"an order takes one expiry, not {' and '.join(given)}")
-        if in_ is not None:
-            if not isinstance(in_, timedelta) or in_ <= timedelta(0):
-                raise ValueError(f"expires_in must be a positive timedelta, not {in_!r}")
-            if self.__state.now_ns == 0:
-                raise ValueError("expires_in counts from the current market time; before the first bar give expires_at_ns")
-            return self.__state.now_ns + _ns(in_)
-        if after_bars is not None and (isinstance(after_bars, bool) or not isinstance(after_bars, int) or after_bars < 1):
-            raise ValueError(f"expires_after_bars must be a whole number of bars >= 1, not {after_bars!r}")
-        return None if at_ns is None else int(at_ns)
 
     def submit_cancellation(self, order_id: str) -> bool:
         """Ask to cancel an order this strategy issued (even a closed one: the broker says why

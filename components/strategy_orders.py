@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 
 from components.events import (
     CancellationAccepted,
@@ -71,6 +72,24 @@ class OrderRecord:
     @property
     def is_open(self) -> bool:
         return self.status.is_open
+
+
+def expiry_ns(now_ns: int, at_ns: int | None, in_: timedelta | None, after_bars: int | None) -> int | None:
+    """An order's `expires_at_ns` from the one expiry option given (None for a bar limit);
+    ValueError for more than one or a bad value."""
+    given = [name for name, value in (("expires_at_ns", at_ns), ("expires_in", in_),
+                                      ("expires_after_bars", after_bars)) if value is not None]
+    if len(given) > 1:
+        raise ValueError(f"an order takes one expiry, not {' and '.join(given)}")
+    if in_ is not None:
+        if not isinstance(in_, timedelta) or in_ <= timedelta(0):
+            raise ValueError(f"expires_in must be a positive timedelta, not {in_!r}")
+        if now_ns == 0:
+            raise ValueError("expires_in counts from the current market time; before the first bar give expires_at_ns")
+        return now_ns + (in_ // timedelta(microseconds=1)) * 1000
+    if after_bars is not None and (isinstance(after_bars, bool) or not isinstance(after_bars, int) or after_bars < 1):
+        raise ValueError(f"expires_after_bars must be a whole number of bars >= 1, not {after_bars!r}")
+    return None if at_ns is None else int(at_ns)
 
 
 class _BarLimit:
