@@ -60,21 +60,27 @@ def compile_builder(
     names = list(fields)
     scope: dict[str, Any] = dict(env or {})
     scope.update(new=object.__new__, cls=cls)
+    setters = _slot_setters(cls, names)
     lines = [f"def build({', '.join(params)}):", *(f"    {line}" for line in prologue)]
+    if setters is not None:  # each field stored as soon as it is computed
+        lines.append("    o = new(cls)")
+    values: list[str] = []  # for the constructor: each field's expression, or the local holding it
     for i, name in enumerate(names):
         source = fields[name]
         if isinstance(source, str):
             source = FieldSource(source)
         lines.extend(f"    {line}" for line in source.lines)
-        lines.append(f"    f{i} = {source.expr}")
-    setters = _slot_setters(cls, names)
+        if setters is not None:
+            scope[f"set{i}"] = setters[i]
+            lines.append(f"    set{i}(o, {source.expr})")
+        elif source.lines:
+            lines.append(f"    f{i} = {source.expr}")
+            values.append(f"f{i}")
+        else:
+            values.append(source.expr)
     if setters is None:
-        lines.append("    return cls(" + ", ".join(f"{name}=f{i}" for i, name in enumerate(names)) + ")")
+        lines.append("    return cls(" + ", ".join(f"{name}={value}" for name, value in zip(names, values)) + ")")
     else:
-        lines.append("    o = new(cls)")
-        for i, setter in enumerate(setters):
-            scope[f"set{i}"] = setter
-            lines.append(f"    set{i}(o, f{i})")
         lines.append("    return o")
     exec(compile("\n".join(lines), f"<build {cls.__name__}>", "exec"), scope)
     build: Callable[..., Any] = scope["build"]
