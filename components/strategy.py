@@ -94,6 +94,7 @@ _ANSWER_CALLBACKS = (
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+
 class OrderOptions(TypedDict, total=False):
     """The keyword options of `buy` and `sell`."""
 
