@@ -1,4 +1,5 @@
-"""What happens when a strategy class is defined: its parameters are gathered and it is registered.
+"""What happens when a strategy class is defined: its parameters are gathered and it is registered;
+and the name it goes by.
 
 The registry maps class name -> class for every public strategy class (no leading underscore, not
 made by `configured()`), so a user can name a strategy by its class (`--strategy SMACrossover`).
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from components.params import ParamSpec
-from components.spec import CONFIGURED_MARK
+from components.spec import CONFIGURED_MARK, own_class
 
 if TYPE_CHECKING:
     from components.strategy import StrategyBase
@@ -24,6 +25,12 @@ _registry: dict[str, type[StrategyBase]] = {}
 def get_registered_strategies() -> dict[str, type[StrategyBase]]:
     """A copy of the registry: class name -> class, for every public subclass defined so far."""
     return dict(_registry)
+
+
+def display_name(cls: type) -> str:
+    """A strategy's name for people (run names, ids): its `name`, else the name of its own class
+    (never that of a class `configured()` made for it)."""
+    return getattr(cls, "name", "") or own_class(cls).__name__
 
 
 def _source_of(cls: type) -> str:

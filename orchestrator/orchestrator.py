@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from components import codec
-from components.spec import class_spec, configured, own_class
+from components.spec import class_spec, configured
+from components.strategy_classes import display_name
 from orchestrator import processes, rundir
 from orchestrator.attached import AttachWatcher
 from orchestrator.processes import Child
@@ -78,7 +79,7 @@ def strategy_ids_for(strategies: Sequence[type]) -> list[str]:
     ids: list[str] = []
     for cls in strategies:
         explicit = getattr(cls, "strategy_id", "") or ""
-        base = explicit or getattr(cls, "name", "") or own_class(cls).__name__
+        base = explicit or display_name(cls)
         base = re.sub(r"[^A-Za-z0-9_-]+", "-", base).strip("-_") or "strategy"
         sid, n = base, 2
         while sid in ids:
@@ -210,7 +211,7 @@ class Orchestrator:
         return {
             "mode": self.mode,
             "symbols": symbols,
-            "strategies": [getattr(c, "name", "") or c.__name__ for c in self.strategies],
+            "strategies": [display_name(c) for c in self.strategies],
             "start_date": getattr(datafeed_cls, "start_ts", None),
             "end_date": getattr(datafeed_cls, "end_ts", None),
             "in_process": self.in_process,
@@ -236,7 +237,7 @@ class Orchestrator:
         datafeed_cls, broker_cls, total, symbols = self.prepare()
         conn = runsdb.connect(self.db_path)
         try:
-            names = [getattr(c, "name", "") or c.__name__ for c in self.strategies]
+            names = [display_name(c) for c in self.strategies]
             # metadata: who runs it, so tools can tell a live `running` run from an abandoned one
             metadata = {"orchestrator_pid": os.getpid(), "host": platform.node()}
             self.run_id = run_id = runsdb.create_run(conn, names, self._config(datafeed_cls, broker_cls, symbols), metadata)

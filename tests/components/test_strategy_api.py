@@ -23,6 +23,7 @@ from components.events import (
 )
 from components.spec import build_class, class_spec, configured, load_file_module
 from components.strategy import get_registered_strategies
+from components.strategy_classes import display_name
 from orchestrator.orchestrator import strategy_ids_for
 from orchestrator.strategies import with_parameters
 
@@ -205,6 +206,8 @@ def test_ids_come_from_the_strategys_own_class_not_its_configuration() -> None:
     rebuilt = build_class(class_spec(configured_cls))
     assert strategy_ids_for([rebuilt]) == ["DipBuyerWithoutName"] and rebuilt().strategy_id == "DipBuyerWithoutName"
     assert strategy_ids_for([configured(DipBuyerWithoutName, strategy_id="mine")]) == ["mine"]
+    assert display_name(configured_cls) == "DipBuyerWithoutName"  # run names and the run's config
+    assert display_name(with_parameters(_Typed, {"period": "3"})) == "_Typed"
     assert "DipBuyerWithoutName" in get_registered_strategies()
     assert configured_cls.__name__ not in get_registered_strategies()
 
