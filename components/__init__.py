@@ -2,6 +2,9 @@
 
     from components import StrategyBase, ParamSpec, OrderType, TradeSide, BarPeriod, SimulatedBroker
 
+`OrderRecord` / `OrderStatus`: a strategy's view of one of its orders (`self.orders[order_id]`);
+`PERIOD_NS`: nanoseconds per `BarPeriod`.
+
 Every process imports this package, so it stays light: enums and events (already needed by the
 wire codec) load at once; the strategy base, broker, parameters and positions (and, through the
 strategy, the indicators) load on first use.
@@ -29,6 +32,7 @@ from components.events import (
     OrderSubmissionRequest,
 )
 from components.models import (
+    PERIOD_NS,
     ActionType,
     BarField,
     BarPeriod,
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
     from components.params import ParamSpec
     from components.positions import PositionBook
     from components.strategy import StrategyBase, get_registered_strategies
+    from components.strategy_orders import OrderRecord, OrderStatus
 
 _LAZY = {
     "StrategyBase": "components.strategy",
@@ -52,6 +57,8 @@ _LAZY = {
     "SimulatedBroker": "components.broker",
     "ParamSpec": "components.params",
     "PositionBook": "components.positions",
+    "OrderRecord": "components.strategy_orders",
+    "OrderStatus": "components.strategy_orders",
 }
 
 
@@ -70,6 +77,9 @@ __all__ = [
     "SimulatedBroker",
     "ParamSpec",
     "PositionBook",
+    "OrderRecord",
+    "OrderStatus",
+    "PERIOD_NS",
     "ActionType",
     "BarField",
     "BarPeriod",

@@ -1,8 +1,9 @@
-"""Enums of the trading domain; stored and sent by member name, as in the seed."""
+"""Enums of the trading domain (stored and sent by member name) and the bar periods' lengths."""
 
 from __future__ import annotations
 
 import enum
+from datetime import timedelta
 
 
 class OrderType(enum.Enum):
@@ -29,6 +30,11 @@ class BarPeriod(enum.Enum):
     DAY = enum.auto()
 
     @property
+    def duration(self) -> timedelta:
+        """The length of one bar (`expires_in=5 * bar.bar_period.duration`: five bar lengths)."""
+        return timedelta(microseconds=PERIOD_NS[self] // 1000)
+
+    @property
     def rtype(self) -> int:
         """The Databento record type the secmaster stores bars of this period under."""
         return _RTYPES[self]
@@ -42,6 +48,15 @@ class BarPeriod(enum.Enum):
 
 
 _RTYPES = {BarPeriod.SECOND: 32, BarPeriod.MINUTE: 33, BarPeriod.HOUR: 34, BarPeriod.DAY: 35}
+
+
+#: Nanoseconds per bar period (`self.now_ns + 5 * PERIOD_NS[bar.bar_period]` is five bar lengths on).
+PERIOD_NS: dict[BarPeriod, int] = {
+    BarPeriod.SECOND: 1_000_000_000,
+    BarPeriod.MINUTE: 60_000_000_000,
+    BarPeriod.HOUR: 3_600_000_000_000,
+    BarPeriod.DAY: 86_400_000_000_000,
+}
 
 
 class BarField(enum.Enum):
@@ -58,7 +73,7 @@ class ExtremeType(enum.Enum):
 
 
 class ActionType(enum.Enum):
-    """Metadata only; the members of seed 0.75 plus the direction-agnostic ones of 0.68."""
+    """What an order is for: metadata only, recorded with the order; the broker ignores it."""
 
     ENTRY_LONG = enum.auto()
     ENTRY_SHORT = enum.auto()

@@ -1,7 +1,12 @@
-"""Strategy parameter declarations (`ParamSpec`), as in the seed, plus validation.
+"""Strategy parameter declarations (`ParamSpec`) and their validation.
 
-A strategy declares `parameters = {"fast_period": ParamSpec(default=20, min=5, max=100)}`. The
-default's type is the parameter's type: values typed on a command line arrive as strings and are
+A strategy declares a parameter as a class attribute, `fast_period = ParamSpec(default=20, min=5,
+max=100)`, or in its `parameters` dict (`parameters = {"fast_period": ParamSpec(...)}`); either way
+`self.fast_period` is the run's value. As a class attribute the spec is typed: `ParamSpec(default=20)`
+is a `ParamSpec[int]`, so a type checker knows `self.fast_period` is an int (and flags a misspelt
+name); a parameter declared in the dict only can be annotated (`fast_period: int`) for the same.
+
+The default's type is the parameter's type: values typed on a command line arrive as strings and are
 coerced to it by `validate`, which also enforces `min`, `max` and `choices`, so a bad value fails
 the run before any process starts, with a message naming the parameter.
 """
@@ -12,24 +17,37 @@ import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
+
+T = TypeVar("T")
 
 _TRUE = frozenset({"true", "1", "yes", "y", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "off"})
 
 
 @dataclass(frozen=True)
-class ParamSpec:
+class ParamSpec(Generic[T]):
     """One tunable: its default (which fixes its type), optional bounds, UI step and choices.
 
-    `step` is a hint for user interfaces only; it is not enforced.
+    `step` is a hint for user interfaces only; it is not enforced. As a class attribute of a
+    strategy it reads, on an instance, as the parameter's value (the strategy stores the run's value
+    on the instance; before that, the default) and, on the class, as the spec itself.
     """
 
-    default: Any
+    default: T
     min: float | None = None
     max: float | None = None
     step: float | None = None
     choices: Sequence[Any] | None = None
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> ParamSpec[T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, instance: object, owner: type | None = None) -> ParamSpec[T] | T:
+        return self if instance is None else self.default
 
     @property
     def resolved_choices(self) -> list[Any] | None:

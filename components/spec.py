@@ -1,7 +1,7 @@
 """Rebuildable descriptions of configured component classes.
 
-Components are configured by subclassing with new class attributes (often with `type()`, as the
-seed's dashboard does). A class made at run time cannot be imported by name in a child process,
+Components are configured by subclassing with new class attributes (`configured()`, or `type()`
+by hand). A class made at run time cannot be imported by name in a child process,
 so the parent sends a *spec*: where the nearest importable base class lives, plus the overriding
 class attributes as JSON-able values. The child imports the base and rebuilds the subclass.
 """
@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 USER_MODULE_PREFIX = "tickbus_user_"
+#: Set in the namespace of every class `configured()` makes: such a class is the configuration of
+#: its base, not a class of its own (`own_class`).
+CONFIGURED_MARK = "__tickbus_configured__"
 
 
 class SpecError(ValueError):
@@ -171,10 +174,16 @@ def build_class(spec: dict[str, Any]) -> type:
     attrs = {k: decode_value(v) for k, v in spec.get("attrs", {}).items()}
     if not attrs and spec.get("name", base.__name__) == base.__name__:
         return base
-    name = spec.get("name") or f"_Configured{base.__name__}"
-    return type(name, (base,), attrs)
+    return configured(base, spec.get("name"), **attrs)
 
 
 def configured(base: type, name: str | None = None, **attrs: Any) -> type:
     """A configured subclass, named with a leading underscore so registries skip it."""
-    return type(name or f"_Configured{base.__name__}", (base,), attrs)
+    return type(name or f"_Configured{base.__name__}", (base,), {**attrs, CONFIGURED_MARK: True})
+
+
+def own_class(cls: type) -> type:
+    """The class a configured class configures (itself when it is none): what a user wrote."""
+    while vars(cls).get(CONFIGURED_MARK) and cls.__base__ is not None:
+        cls = cls.__base__
+    return cls

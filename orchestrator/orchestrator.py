@@ -27,6 +27,7 @@ from bus.registry import proc_start_time
 from bus.run_contract import FailureRecord
 from components import codec
 from components.spec import class_spec, configured
+from components.strategy_classes import display_name
 from orchestrator.process_run import ORCHESTRATOR, Outcome, ProcessRun, RunCancelled
 from recorder import confirm, runsdb
 from recorder.recorder import RunRecorder
@@ -74,7 +75,7 @@ def strategy_ids_for(strategies: Sequence[type]) -> list[str]:
     ids: list[str] = []
     for cls in strategies:
         explicit = getattr(cls, "strategy_id", "") or ""
-        base = explicit or getattr(cls, "name", "") or cls.__name__
+        base = explicit or display_name(cls)
         base = re.sub(r"[^A-Za-z0-9_-]+", "-", base).strip("-_") or "strategy"
         sid, n = base, 2
         while sid in ids:
@@ -218,7 +219,7 @@ class Orchestrator:
         return {
             "mode": "backtest",
             "symbols": plan.symbols,
-            "strategies": [getattr(c, "name", "") or c.__name__ for c in self.strategies],
+            "strategies": [display_name(c) for c in self.strategies],
             **runsdb.range_config(getattr(plan.datafeed, "start_ts", None), getattr(plan.datafeed, "end_ts", None)),
             "in_process": self.in_process,
             "components": {
@@ -237,7 +238,7 @@ class Orchestrator:
         plan = self.prepare()
         conn = runsdb.connect(self.db_path, timeout=self.storage_timeout)
         try:
-            names = [getattr(c, "name", "") or c.__name__ for c in self.strategies]
+            names = [display_name(c) for c in self.strategies]
             # who runs it, so tools can tell a live `running` run from an abandoned one
             pid = os.getpid()
             metadata = {"orchestrator_pid": pid, "host": platform.node(), "orchestrator_start": proc_start_time(pid)}

@@ -1,8 +1,8 @@
 """A mean-reversion example that exercises every order feature the broker offers.
 
 Per symbol: when RSI is oversold (overbought) and the strategy is flat, it bids (offers) with a
-LIMIT order some ATRs away from the close that is good for `entry_bars` bars (it EXPIRES if not
-filled). Once filled it protects the position with a STOP `stop_atr` ATRs away, which it TRAILS
+LIMIT order some ATRs away from the close that is good for `entry_bars` bar lengths (it EXPIRES
+if not filled). Once filled it protects the position with a STOP `stop_atr` ATRs away, which it TRAILS
 (modifies) as price moves its way. When RSI has reverted to `exit_level` it CANCELS the stop and
 leaves with a MARKET order; if the stop is hit first, the stop is the exit.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from components.events import BarReceived, CancellationAccepted, FillEvent, OrderExpired, OrderRejected
 from components.indicators import ATR, RSI
-from components.models import ActionType, BarPeriod, OrderType, TradeSide
+from components.models import ActionType, BarPeriod
 from components.params import ParamSpec
-from components.strategy import PERIOD_NS, StrategyBase
+from components.strategy import StrategyBase
 
 
 class _SymbolState:
@@ -28,18 +28,16 @@ class _SymbolState:
 
 class RSIMeanReversion(StrategyBase):
     name = "RSI Mean Reversion"
-    parameters = {
-        "bar_period": ParamSpec(default=BarPeriod.MINUTE),
-        "rsi_period": ParamSpec(default=14, min=2, max=100, step=1),
-        "oversold": ParamSpec(default=30.0, min=1.0, max=50.0, step=1.0),
-        "overbought": ParamSpec(default=70.0, min=50.0, max=99.0, step=1.0),
-        "exit_level": ParamSpec(default=50.0, min=1.0, max=99.0, step=1.0),
-        "atr_period": ParamSpec(default=14, min=2, max=100, step=1),
-        "entry_offset_atr": ParamSpec(default=0.5, min=0.0, max=5.0, step=0.1),
-        "entry_bars": ParamSpec(default=5, min=1, max=100, step=1),
-        "stop_atr": ParamSpec(default=2.0, min=0.5, max=10.0, step=0.5),
-        "quantity": ParamSpec(default=1.0, min=0.1, max=100.0, step=0.1),
-    }
+    bar_period = ParamSpec(default=BarPeriod.MINUTE)
+    rsi_period = ParamSpec(default=14, min=2, max=100, step=1)
+    oversold = ParamSpec(default=30.0, min=1.0, max=50.0, step=1.0)
+    overbought = ParamSpec(default=70.0, min=50.0, max=99.0, step=1.0)
+    exit_level = ParamSpec(default=50.0, min=1.0, max=99.0, step=1.0)
+    atr_period = ParamSpec(default=14, min=2, max=100, step=1)
+    entry_offset_atr = ParamSpec(default=0.5, min=0.0, max=5.0, step=0.1)
+    entry_bars = ParamSpec(default=5, min=1, max=100, step=1)
+    stop_atr = ParamSpec(default=2.0, min=0.5, max=10.0, step=0.5)
+    quantity = ParamSpec(default=1.0, min=0.1, max=100.0, step=0.1)
 
     def setup(self) -> None:
         self.rsi = self.add_indicator(RSI(period=self.rsi_period))
@@ -69,12 +67,9 @@ class RSIMeanReversion(StrategyBase):
         if rsi >= self.exit_level if long else rsi <= self.exit_level:
             if st.stop_id is not None:
                 self.submit_cancellation(st.stop_id)
-            st.exit_id = self.submit_order(
-                OrderType.MARKET,
-                TradeSide.SELL if long else TradeSide.BUY,
-                abs(position),
-                action=ActionType.EXIT_LONG if long else ActionType.EXIT_SHORT,
-                signal="rsi_reverted",
+            leave = self.sell if long else self.buy
+            st.exit_id = leave(
+                abs(position), action=ActionType.EXIT_LONG if long else ActionType.EXIT_SHORT, signal="rsi_reverted"
             )
             return
         if st.stop_id is not None:  # trail the stop
@@ -84,28 +79,14 @@ class RSIMeanReversion(StrategyBase):
                 st.stop_price = stop
 
     def _place_entry(self, bar: BarReceived, st: _SymbolState, rsi: float, atr: float) -> None:
-        expires = self.now_ns + self.entry_bars * PERIOD_NS[bar.bar_period]
+        good_for = self.entry_bars * bar.bar_period.duration  # bar lengths, gaps in the data included
         offset = self.entry_offset_atr * atr
         if rsi < self.oversold and bar.close - offset > 0.0:
-            st.entry_id = self.submit_order(
-                OrderType.LIMIT,
-                TradeSide.BUY,
-                self.quantity,
-                limit_price=bar.close - offset,
-                action=ActionType.ENTRY_LONG,
-                signal="rsi_oversold",
-                expires_at_ns=expires,
-            )
+            st.entry_id = self.buy(self.quantity, limit_price=bar.close - offset, expires_in=good_for,
+                                   action=ActionType.ENTRY_LONG, signal="rsi_oversold")
         elif rsi > self.overbought:
-            st.entry_id = self.submit_order(
-                OrderType.LIMIT,
-                TradeSide.SELL,
-                self.quantity,
-                limit_price=bar.close + offset,
-                action=ActionType.ENTRY_SHORT,
-                signal="rsi_overbought",
-                expires_at_ns=expires,
-            )
+            st.entry_id = self.sell(self.quantity, limit_price=bar.close + offset, expires_in=good_for,
+                                    action=ActionType.ENTRY_SHORT, signal="rsi_overbought")
 
     def on_fill(self, fill: FillEvent) -> None:
         st = self._st(fill.symbol)
@@ -118,14 +99,10 @@ class RSIMeanReversion(StrategyBase):
             stop = fill.fill_price - distance if long else fill.fill_price + distance
             if stop > 0.0:
                 st.stop_price = stop
-                st.stop_id = self.submit_order(
-                    OrderType.STOP,
-                    TradeSide.SELL if long else TradeSide.BUY,
-                    abs(position),
-                    stop_price=stop,
-                    action=ActionType.STOP_LOSS_LONG if long else ActionType.STOP_LOSS_SHORT,
-                    signal="protective_stop",
-                    symbol=fill.symbol,
+                protect = self.sell if long else self.buy
+                st.stop_id = protect(
+                    abs(position), stop_price=stop, symbol=fill.symbol,
+                    action=ActionType.STOP_LOSS_LONG if long else ActionType.STOP_LOSS_SHORT, signal="protective_stop",
                 )
         elif oid == st.stop_id:
             st.stop_id = None

@@ -1,10 +1,10 @@
-"""The seed's example: trade the crossing of a fast and a slow simple moving average."""
+"""Example: trade the crossing of a fast and a slow simple moving average."""
 
 from __future__ import annotations
 
 from components.events import BarReceived
 from components.indicators import SimpleMovingAverage
-from components.models import ActionType, BarPeriod, OrderType, TradeSide
+from components.models import ActionType, BarPeriod
 from components.params import ParamSpec
 from components.strategy import StrategyBase
 
@@ -12,18 +12,14 @@ from components.strategy import StrategyBase
 class SMACrossover(StrategyBase):
     """Cross up with position <= 0: BUY `quantity`; cross down with position >= 0: SELL it.
 
-    As in the seed there is no reversal sizing: from long one signal goes flat, from flat it
-    opens the other side.
+    There is no reversal sizing: from long one signal goes flat, from flat it opens the other side.
     """
 
     name = "SMA Crossover"
-    parameters = {
-        # The seed defaulted to BarPeriod.SECOND; tickbus's sample data are minute bars.
-        "bar_period": ParamSpec(default=BarPeriod.MINUTE),
-        "fast_period": ParamSpec(default=20, min=5, max=100, step=1),
-        "slow_period": ParamSpec(default=100, min=10, max=500, step=1),
-        "quantity": ParamSpec(default=1.0, min=0.1, max=100.0, step=0.1),
-    }
+    bar_period = ParamSpec(default=BarPeriod.MINUTE)  # the sample data are minute bars
+    fast_period = ParamSpec(default=20, min=5, max=100, step=1)
+    slow_period = ParamSpec(default=100, min=10, max=500, step=1)
+    quantity = ParamSpec(default=1.0, min=0.1, max=100.0, step=0.1)
 
     def setup(self) -> None:
         self.fast_sma = self.add_indicator(SimpleMovingAverage(period=self.fast_period))
@@ -37,7 +33,7 @@ class SMACrossover(StrategyBase):
         # NaN (warming up) compares False everywhere, so no signal until both are defined.
         if fast_prev <= slow_prev and fast > slow and position <= 0:
             action = ActionType.ENTRY_LONG if position == 0 else ActionType.EXIT_SHORT
-            self.submit_order(OrderType.MARKET, TradeSide.BUY, self.quantity, action=action, signal="sma_crossover_up")
+            self.buy(self.quantity, action=action, signal="sma_crossover_up")
         elif fast_prev >= slow_prev and fast < slow and position >= 0:
             action = ActionType.ENTRY_SHORT if position == 0 else ActionType.EXIT_LONG
-            self.submit_order(OrderType.MARKET, TradeSide.SELL, self.quantity, action=action, signal="sma_crossover_down")
+            self.sell(self.quantity, action=action, signal="sma_crossover_down")

@@ -7,14 +7,17 @@ import signal
 import time
 from collections.abc import Sequence
 
-from components import BarPeriod, OrderType, ParamSpec, SimulatedBroker, StrategyBase, TradeSide
-from components.events import BarReceived, EventBase
+from datetime import timedelta
+
+from components import BarPeriod, OrderStatus, OrderType, ParamSpec, SimulatedBroker, StrategyBase, TradeSide
+from components.events import BarReceived, EventBase, OrderExpired
 from components.indicators import SimpleMovingAverage
 
 
 class Exerciser(StrategyBase):
     """On its first symbol, one scripted action per bar: every order type, a modification, a
-    cancellation, a rejection, a rejected cancellation, an expiry and a reversal."""
+    cancellation, a rejection, a rejected cancellation, an expiry and a reversal; then, through
+    buy / sell, an order that ends after two bars and one that expires after two minutes."""
 
     name = "Exerciser"
     parameters = {"offset": ParamSpec(default=0, min=0, max=100)}
@@ -54,6 +57,16 @@ class Exerciser(StrategyBase):
         elif k == 12:
             self.submit_order(OrderType.STOP_LIMIT, TradeSide.BUY, 1, stop_price=round(c * 0.99, 2),
                               limit_price=round(c * 1.05, 2))
+        elif k == 14:
+            self.ids["bars"] = self.buy(1, limit_price=round(c * 0.5, 2), expires_after_bars=2, signal="two bars")
+        elif k == 15:
+            self.ids["timed"] = self.sell(1, limit_price=round(c * 2.0, 2), expires_in=timedelta(minutes=2))
+
+    def on_order_expired(self, event: OrderExpired) -> None:
+        order = self.orders[event.associated_order_id]
+        assert order.status is OrderStatus.EXPIRED and order not in self.open_orders_of(order.symbol), order
+        if order.order_id == self.ids.get("bars"):
+            assert order.signal == "two bars" and order.expires_after_bars == 2, order
 
 
 class _FaultOnBar(StrategyBase):

@@ -33,14 +33,15 @@ def test_every_event_type_is_recorded_and_each_strategy_gets_its_own_fills(secma
     assert count("bars_processed") == 2 * 300  # each strategy, its one symbol
     for sid in ("Exerciser", "ExB"):
         own = f"strategy_id = '{sid}'"
-        assert count("order_submissions", own) == 7
-        assert count("orders_accepted", own) == 6
+        assert count("order_submissions", own) == 9
+        assert count("orders_accepted", own) == 8
         assert count("orders_rejected", own + " AND rejection_reason = 'INVALID_QUANTITY'") == 1
         assert count("order_modifications", own) == 1 and count("modifications_accepted", own) == 1
-        assert count("order_cancellations", own) == 2
-        assert count("cancellations_accepted", own) == 1
+        # expires_after_bars=2 ends its order by a cancellation at its second bar
+        assert count("order_cancellations", own) == 3
+        assert count("cancellations_accepted", own) == 2
         assert count("cancellations_rejected", own + " AND rejection_reason = 'ORDER_ALREADY_CLOSED'") == 1
-        assert count("expirations", own) == 1
+        assert count("expirations", own) == 1 + 1  # expires_at_ns, expires_in
         fills = conn.execute(
             "SELECT associated_order_id, side, quantity_filled, commission FROM fills WHERE run_id=? AND strategy_id=? ORDER BY ts_event_ns",
             (result.run_id, sid)).fetchall()
