@@ -13,12 +13,9 @@ strategy has left the bus.
 
 from __future__ import annotations
 
-import sys
-import traceback
 from collections import deque
 from collections.abc import Iterable
 
-from bus import run_contract as RC
 from bus.run_contract import FailureRecord
 from components import codec
 from components.component import Component
@@ -35,11 +32,9 @@ class ComponentFailed(Exception):
 
 def _failed(c: Component) -> ComponentFailed:
     """The exception being handled, raised by `c`, as its failure record."""
-    exc = sys.exc_info()[1]
-    text = traceback.format_exc()
-    name = c.component_id or type(c).__name__
-    return ComponentFailed(FailureRecord.now(name, getattr(exc, "failure_kind", RC.EXCEPTION), name,
-                                             text.strip().splitlines()[-1], text))
+    from components.runtime import exception_record
+
+    return ComponentFailed(exception_record(c.component_id or type(c).__name__))
 
 
 class InProcessDispatcher:

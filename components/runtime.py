@@ -57,11 +57,13 @@ class _Stop:
 
     requested = False
     orphaned = False
+    by: str | None = None  # the signal's name
 
     @classmethod
     def install(cls) -> None:
         def handler(signum: int, frame: Any) -> None:
             cls.requested = True
+            cls.by = signal.Signals(signum).name
             if signum == ORPHAN_SIGNAL:
                 cls.orphaned = True
 
@@ -234,13 +236,26 @@ def report_failure(run_dir: Path, record: FailureRecord) -> None:
         pass  # the bus may be gone already; the orchestrator still sees our exit status
 
 
+def _signalled(run_dir: Path, name: str) -> bool:
+    """A process stopped by SIGTERM/SIGINT rather than by the bus's STOP stopped before its run
+    did: a failure of its own (the orchestrator asks through the bus first). Its parent-death
+    signal is not: the orchestrator, gone, is the cause."""
+    if not _Stop.requested or _Stop.orphaned:
+        return False
+    leave_failure(run_dir, FailureRecord.now(name, RC.KILLED, name, f"stopped by {_Stop.by} before the run ended"))
+    return True
+
+
 def exception_record(name: str) -> FailureRecord:
     """The record of the exception being handled, raised by code of member `name` (an exception
     may say what kind of failure it is with a `failure_kind` attribute, e.g. the recorder's
     storage errors)."""
     exc = sys.exc_info()[1]
+    kind = getattr(exc, "failure_kind", RC.EXCEPTION)
+    if kind != RC.EXCEPTION:  # a failure that explains itself (e.g. the runs database's): no traceback
+        return FailureRecord.now(name, kind, name, str(exc))
     text = traceback.format_exc()
-    return FailureRecord.now(name, getattr(exc, "failure_kind", RC.EXCEPTION), name, text.strip().splitlines()[-1], text)
+    return FailureRecord.now(name, kind, name, text.strip().splitlines()[-1], text)
 
 
 def bus_error_exit(run_dir: Path, name: str, exc: Exception) -> int:
@@ -362,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 obj.close()
             client.leave()
+            if not done and _signalled(args.run_dir, args.name):
+                return RC.EXIT_FAILED
             return RC.EXIT_OK if done else RC.EXIT_RUN_FAILED  # stopped before the end: not completed
         client = BusClient(args.run_dir, args.name, heartbeat_interval=args.heartbeat_interval)
         serve(obj, client, trailing=args.trailing, critical=not args.non_critical)
@@ -369,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         if confirmed is not None:
             RC.write_atomic(args.run_dir / RC.RECORDED_FILE, json.dumps(confirmed))
         client.leave()
-        return RC.EXIT_OK
+        return RC.EXIT_FAILED if _signalled(args.run_dir, args.name) else RC.EXIT_OK
     except Stopped:
         return RC.EXIT_OK
     except BusError as exc:

@@ -10,6 +10,7 @@ is completed only once the recorder confirmed every event is in the runs databas
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import re
@@ -289,10 +290,11 @@ class Orchestrator:
             finally:
                 conn.close()
         except (runsdb.RunsDbError, sqlite3.Error) as exc:
-            detail = f"the run's outcome ({outcome.status}) could not be written to {self.db_path}: {exc}"
-            if outcome.failure is not None:
-                detail += f"; the run had failed before: {outcome.failure.describe()}"
-            return Outcome("failed", FailureRecord.now(ORCHESTRATOR, RC.STORAGE, ORCHESTRATOR, detail)), (0, 0, 0)
+            unwritten = f"the run's outcome ({outcome.status}) could not be written to {self.db_path}: {exc}"
+            cause = outcome.failure
+            if cause is None:
+                return Outcome("failed", FailureRecord.now(ORCHESTRATOR, RC.STORAGE, ORCHESTRATOR, unwritten)), (0, 0, 0)
+            return Outcome("failed", dataclasses.replace(cause, detail=f"{cause.detail}; {unwritten}")), (0, 0, 0)
 
     def _on_signal(self, signum: int) -> None:
         self.cancel(f"interrupted by {signal.Signals(signum).name}")

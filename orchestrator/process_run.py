@@ -226,6 +226,9 @@ class ProcessRun:
             if self.bus_proc.poll() is not None:  # (with the broker it hosts: bus/hosted.py)
                 self._bus_ended()
                 return "failed"
+            if processes.is_stopped(self.bus_proc.pid):  # it can route nothing, answer nothing
+                self._observe(RC.LOST, "bus", f"the bus process (pid {self.bus_proc.pid}) is stopped (SIGSTOP)")
+                return "failed"
             for child in self.children:
                 if child.proc.poll() is None:
                     continue
@@ -273,6 +276,9 @@ class ProcessRun:
     # --- tear down ------------------------------------------------------------------------------
 
     def tear_down(self) -> None:
+        if self.bus_proc is not None and processes.is_stopped(self.bus_proc.pid):
+            self.bus_proc.kill()  # a stopped bus cannot even act on SIGTERM
+            self.bus_proc.wait()
         if self.control is not None and self.bus_proc is not None and self.bus_proc.poll() is not None:
             self.control.close()  # the bus is gone: nothing would answer (each request would time out)
             self.control = None
@@ -300,7 +306,11 @@ class ProcessRun:
                     self.bus_proc.wait(timeout=self.orch.stop_timeout)
 
     def _stop_in_order(self) -> None:
-        """The datafeed; the strategies, attached ones included; the broker; the recorder."""
+        """The datafeed; the strategies, attached ones included; the broker; the recorder. With
+        the bus gone nothing flows between them any more: all at once, by SIGTERM."""
+        if self.control is None:
+            processes.stop_children(self.children, None, self.orch.stop_timeout)
+            return
         ranks = {"datafeed": 0, "broker": 2, "recorder": 3}
         tiers: dict[int, list[Child]] = {}
         for child in self.children:
