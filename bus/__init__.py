@@ -7,7 +7,8 @@ from bus.control import ControlClient
 from bus.endpoints import Endpoints
 from bus.errors import BusError, BusLost, IdleTimeout, JoinError, MemberLost
 from bus.inprocess import InProcessBus, InProcessClient
-from bus.server import BusServer, spawn_bus_process, start_bus_process, wait_bus_ready
+from bus.processes import spawn_bus_process, start_bus_process, wait_bus_ready
+from bus.server import BusServer
 from bus.tap import Tap
 
 __all__ = [

@@ -12,14 +12,8 @@ from bus.hosted import Hosted
 import zmq
 
 from bus.errors import BusError
+from bus.processes import die_with_parent
 from bus.server import BusServer
-
-
-def _die_with_parent() -> None:
-    """SIGTERM (a clean shutdown) when the process that started the bus dies: no orphan buses."""
-    from bus.server import die_with_parent
-
-    die_with_parent()
 
 
 def main(argv: Sequence[str] | None = None, hosted: Sequence[Hosted] = (), prog: str = "python -m bus") -> int:
@@ -37,7 +31,7 @@ def main(argv: Sequence[str] | None = None, hosted: Sequence[Hosted] = (), prog:
     ap.add_argument("--curve", action="store_true", help="require the run's CURVE access key, even on loopback")
     ap.add_argument("--key-metadata", help="JSON object of strings written into access.key")
     args = ap.parse_args(argv)
-    _die_with_parent()
+    die_with_parent()  # SIGTERM (a clean shutdown) when the process that started the bus dies
     try:
         security = None
         if args.listen or args.curve:

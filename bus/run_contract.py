@@ -28,6 +28,11 @@ Exit codes (every child process)
   EXIT_RUN_FAILED  3  it ended because the run failed elsewhere (the bus failed its wait, or
                       the bus went away): a consequence, the cause is someone else's record
 
+The parent
+----------
+Every child of a run is spawned with TICKBUS_PARENT_PID naming its spawner (PARENT_PID_ENV) and
+ends when that process dies (bus/processes.die_with_parent): no run leaves orphans.
+
 The failure record
 ------------------
 failures/NAME.json, one per failing process, written before it exits:
@@ -71,6 +76,9 @@ GO_FILE = "go"
 FAILURES_DIR = "failures"
 RECORDED_FILE = "recorded.json"
 BUS_LOG = "bus.log"
+
+# --- environment of every child: the pid of the process it must not outlive ---
+PARENT_PID_ENV = "TICKBUS_PARENT_PID"
 
 # --- exit codes ---
 EXIT_OK = 0

@@ -27,7 +27,7 @@ from zmq import zmq_poll
 from bus import protocol as P
 from bus import run_contract as RC
 from bus._fast import NOBLOCK, has_more_input, send2, send_parts
-from bus.endpoints import ENDPOINTS_FILE, Endpoints
+from bus.endpoints import ENDPOINTS_FILE, Endpoints, refuse_if_running
 from bus.errors import BusError
 from bus.hosted import Hosted, Link
 from bus.log import RateLimitedLog
@@ -119,7 +119,7 @@ class BusServer:
         """Create the 0700 run dir, bind the three sockets, write endpoints.json atomically."""
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.run_dir, 0o700)
-        _refuse_if_running(self.run_dir / ENDPOINTS_FILE)
+        refuse_if_running(self.run_dir / ENDPOINTS_FILE)
         transport = self.transport
         if transport == "ipc" and not zmq.has("ipc"):
             transport = "tcp"
@@ -754,136 +754,3 @@ class _Watchdog(threading.Thread):
             server._log(f"member {link.name!r} hung in a call for {HOSTED_STALL_S:g} s: ending the bus process")
             server._log.flush()
             os._exit(RC.EXIT_FAILED)
-
-
-def _refuse_if_running(ep_file: Path) -> None:
-    """Binding ipc would silently steal a live bus's sockets: refuse if its pid is alive."""
-    try:
-        old = Endpoints.load(ep_file)
-    except (OSError, ValueError, KeyError):
-        return
-    if old.pid != os.getpid() and not pid_exited(old.pid, None):
-        raise BusError(f"a bus (pid {old.pid}) is already running in {ep_file.parent}")
-    try:
-        ep_file.unlink()
-    except OSError:
-        pass
-
-
-PARENT_PID_ENV = "TICKBUS_PARENT_PID"
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGTERM this process when its parent dies, so no run leaves orphans. A parent
-    that died before this call (while we were starting) is caught by comparing with the pid the
-    spawner put in TICKBUS_PARENT_PID."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    expected = os.environ.get(PARENT_PID_ENV)
-    if expected and expected.isdigit() and os.getppid() != int(expected):
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """`env` (default: ours) naming this process as the parent a spawned child must outlive."""
-    out = dict(os.environ if env is None else env)
-    out[PARENT_PID_ENV] = str(os.getpid())
-    return out
-
-
-def start_bus_process(
-    run_dir: str | os.PathLike[str],
-    *,
-    transport: str = "ipc",
-    heartbeat_timeout: float = 1.0,
-    timeout: float = 10.0,
-    max_trailing_backlog: int = 10_000,
-    tap_hwm: int = 1000,
-    log_file: str | os.PathLike[str] | None = "bus.log",
-    env: dict[str, str] | None = None,
-    extra_args: Sequence[str] = (),
-) -> tuple[subprocess.Popen[bytes], Endpoints]:
-    """Spawn `python -m bus` and wait (bounded) until it has written its endpoints.
-
-    The child's stderr goes to `log_file` (relative paths are inside run_dir; None inherits ours).
-    Raises BusError with the child's stderr if it exits or does not come up within `timeout`.
-    """
-    proc = spawn_bus_process(run_dir, transport=transport, heartbeat_timeout=heartbeat_timeout,
-                             max_trailing_backlog=max_trailing_backlog, tap_hwm=tap_hwm, log_file=log_file,
-                             env=env, extra_args=extra_args)
-    return proc, wait_bus_ready(proc, run_dir, timeout, log_file)
-
-
-def spawn_bus_process(
-    run_dir: str | os.PathLike[str],
-    *,
-    transport: str = "ipc",
-    heartbeat_timeout: float = 1.0,
-    max_trailing_backlog: int = 10_000,
-    tap_hwm: int = 1000,
-    log_file: str | os.PathLike[str] | None = "bus.log",
-    env: dict[str, str] | None = None,
-    extra_args: Sequence[str] = (),
-    module: str = "bus",
-) -> subprocess.Popen[bytes]:
-    """The first half of start_bus_process: spawn it without waiting, so that a caller can start
-    other processes while the bus imports and binds (then wait_bus_ready). `module` is what runs
-    it: `bus`, or `components.hosting` for a bus that hosts a component (extra_args name it)."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(run_dir, 0o700)
-    _refuse_if_running(run_dir / ENDPOINTS_FILE)
-    cmd = [
-        sys.executable, "-m", module, "--run-dir", str(run_dir), "--transport", transport,
-        "--heartbeat-timeout", repr(float(heartbeat_timeout)),
-        "--max-trailing-backlog", str(int(max_trailing_backlog)), "--tap-hwm", str(int(tap_hwm)),
-        *extra_args,  # e.g. security.bus_args(listen, curve)
-    ]
-    log_path = None if log_file is None else (run_dir / log_file)
-    log_fh = open(log_path, "ab") if log_path is not None else None
-    try:
-        # Own session: a Ctrl-C at the terminal reaches only the orchestrator, which stops the run
-        # in order; `python -m bus` also asks Linux to end it if its parent dies.
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=log_fh, env=child_env(env), start_new_session=True)
-    finally:
-        if log_fh is not None:
-            log_fh.close()
-
-
-def wait_bus_ready(proc: subprocess.Popen[bytes], run_dir: str | os.PathLike[str], timeout: float = 10.0,
-                   log_file: str | os.PathLike[str] | None = "bus.log") -> Endpoints:
-    """The second half: until the spawned bus has written its endpoints (bounded; BusError with
-    its stderr if it exits first or does not come up in time, and then it is killed)."""
-    ep_file = Path(run_dir) / ENDPOINTS_FILE
-    log_path = None if log_file is None else (Path(run_dir) / log_file)
-    deadline = time.monotonic() + timeout
-    while True:
-        rc = proc.poll()
-        if rc is not None:
-            raise BusError(f"bus process exited with status {rc} before it was ready: {_tail(log_path)}")
-        try:
-            eps = Endpoints.load(ep_file)
-            if eps.pid == proc.pid:
-                return eps
-        except (OSError, ValueError, KeyError):
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            proc.wait(5)
-            raise BusError(f"bus process did not write {ep_file} within {timeout:g} s: {_tail(log_path)}")
-        time.sleep(0.005)
-
-
-def _tail(path: Path | None, limit: int = 2000) -> str:
-    if path is None:
-        return "(stderr not captured)"
-    try:
-        data = path.read_bytes()[-limit:].decode("utf-8", "replace").strip()
-    except OSError as exc:
-        return f"(cannot read {path}: {exc.strerror})"
-    return data or "(no output)"
-

@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="datafeed: open the data, then replay once the orchestrator creates the go file")
     args = parser.parse_args(argv)
 
-    from bus.server import die_with_parent
+    from bus.processes import die_with_parent
 
     die_with_parent()
     _Stop.install()
