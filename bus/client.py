@@ -120,8 +120,6 @@ class BusClient:
         *,
         heartbeat_interval: float = 0.1,
         bus_silence_timeout: float = 5.0,
-        batch_publishes: bool = True,
-        hold_publishes: bool = False,
     ) -> None:
         self.endpoints = coerce(endpoints)
         self.name = name
@@ -144,8 +142,6 @@ class BusClient:
         self._rcvtimeo = -1
         self._inbox: deque[tuple[str, bytes]] = deque()
         self._out: list[bytes] = []  # queued PUBLISH records (frames), see publish()
-        self._max_out = 2 * MAX_BATCH if batch_publishes else 2
-        self._hold_all = hold_publishes and batch_publishes
         self._unacked = 0
         self._req = 0
         self._awaiting: tuple[bytes, bytes] | None = None
@@ -225,14 +221,12 @@ class BusClient:
         handling them) the message is held and sent, in order, together with the ACK (or the next
         recv(), wait_until_idle(), flush(), leave(), stats(), close(), or once MAX_BATCH are held):
         a member's outputs and its ack then reach the bus as one ZeroMQ message, one wake-up of
-        the bus instead of one per message. Otherwise it is sent at once (unless the client was
-        made with hold_publishes=True: then every publish waits for the next such call, e.g. a
-        publisher's wait_until_idle, saving one message per round)."""
+        the bus instead of one per message. Otherwise it is sent at once."""
         t = P.topic_bytes(topic)
         out = self._out
         out.append(t)
         out.append(payload)
-        if len(out) >= self._max_out or not (self._unacked or self._hold_all):
+        if not self._unacked or len(out) >= 2 * MAX_BATCH:
             self.flush()
 
     def flush(self) -> None:
@@ -283,7 +277,7 @@ class BusClient:
 
     def ack(self, count: int | None = None) -> None:
         """Acknowledge every delivery recv() returned and not yet acked (or the first `count` of
-        them: a pacer holds the rest), in one ACK.
+        them: the rest stay pending), in one ACK.
 
         Call it after publishing everything those deliveries caused (invariant 3)."""
         n = self._unacked if count is None else min(count, self._unacked)
@@ -293,14 +287,14 @@ class BusClient:
         elif self._out:
             self.flush()
 
-    def request_idle(self, timeout: float, *, include_trailing: bool = False, exclude_self: bool = True,
-                     ack: int = 0, stall: bool = False) -> bytes:
-        """Ask, without blocking, to be told when everything published so far has been processed
-        by every other counted member; the answer arrives in `idle_replies` (recv() returns early
-        for it). Returns the request id. Used by a pacer (protocol.py, invariant 4). `ack` first
-        acknowledges that many deliveries, in the same ZeroMQ message (one bus wake-up, not two).
-        With `stall` the bus answers "timeout" only once no member has acknowledged anything for
-        `timeout` s: a bound on being stuck, not on the length of the wait."""
+    def request_idle(self, timeout: float, *, include_trailing: bool = False, ack: int = 0,
+                     stall: bool = False) -> bytes:
+        """wait_until_idle without blocking: the answer arrives in `idle_replies` (recv() returns
+        early for it; take_idle_reply reads it), so the caller keeps receiving meanwhile. Returns
+        the request id. `ack` first acknowledges that many deliveries, in the same ZeroMQ message
+        (one bus wake-up, not two). With `stall` the bus answers "timeout" only once no member has
+        acknowledged anything for `timeout` s: a bound on being stuck, not on the length of the
+        wait (the datafeed's barrier, components/runtime.py)."""
         rid = self._next_rid()
         self._async_waits.add(rid)
         frames: list[bytes] = []
@@ -308,7 +302,7 @@ class BusClient:
         if n > 0:
             self._unacked -= n
             frames += [P.DELIM, P.ACK, b"%d" % n]
-        args = (include_trailing, float(timeout), exclude_self, True) if stall else (include_trailing, float(timeout), exclude_self)
+        args = (include_trailing, float(timeout), True) if stall else (include_trailing, float(timeout))
         frames += [P.DELIM, P.WAIT, rid, msgpack.packb(args)]
         self._command(*frames)
         return rid
@@ -334,7 +328,7 @@ class BusClient:
     # ------------------------------------------------------------------ barrier, stats
     def wait_until_idle(self, timeout: float, *, include_trailing: bool = True) -> None:
         """Return once everything we published before this call, and everything it caused
-        transitively, has been processed by every counted member (ARCHITECTURE.md section 4)."""
+        transitively, has been processed by every counted member (protocol.py, invariant 4)."""
         rid = self._next_rid()
         self._command(P.DELIM, P.WAIT, rid, msgpack.packb((include_trailing, float(timeout))))
         frames = self._await(P.WAIT_REPLY, rid, timeout + REPLY_GRACE_S)

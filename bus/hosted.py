@@ -14,17 +14,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from bus import protocol as P
-
-
-class HostLink(Protocol):
-    """What a hosted member is given to talk to the bus (the part of BusClient it needs)."""
-
-    name: str
-    stop_requested: bool
-
-    def publish(self, topic: str, payload: bytes) -> None: ...
-
-    def ack(self, count: int | None = None) -> None: ...
+from bus.api import MemberLink
 
 
 class Hosted(Protocol):
@@ -36,13 +26,13 @@ class Hosted(Protocol):
 
     def prefixes(self) -> list[str]: ...
 
-    def start(self, link: HostLink) -> None: ...
+    def start(self, link: MemberLink) -> None: ...
 
-    def handle(self, messages: list[tuple[str, bytes]], link: HostLink) -> None: ...
+    def handle(self, messages: list[tuple[str, bytes]], link: MemberLink) -> None: ...
 
-    def tick(self, link: HostLink) -> None: ...
+    def tick(self, link: MemberLink) -> None: ...
 
-    def stop(self, link: HostLink) -> None: ...
+    def stop(self, link: MemberLink) -> None: ...
 
 
 class Link:

@@ -35,9 +35,7 @@ A message is one or more records, processed strictly in order:
 
   PUBLISH  [topic, payload]                       topic non-empty: 2 frames
   JOIN     ["", J, rid, msgpack{name, prefixes, tracked, trailing, critical, pid, host}]
-  WAIT     ["", I, rid, msgpack[include_trailing, timeout_s, exclude_self?, stall?]]  (wait-until-idle;
-                                                  with exclude_self the waiter's own pending is
-                                                  not counted: a pacer, see invariant 4; with
+  WAIT     ["", I, rid, msgpack[include_trailing, timeout_s, stall?]]  (wait-until-idle; with
                                                   stall the timeout counts from the last ACK of
                                                   any member: "timeout" means no progress for
                                                   timeout_s, however long the wait as a whole)
@@ -137,13 +135,8 @@ Idle tracking (ARCHITECTURE.md section 4): how each invariant is met
    has been forwarded and counted. It replies "i ok" once non-trailing pending is 0 and trailing
    pending is 0 (include_trailing) or <= max_trailing_backlog (otherwise), re-checking on every
    ACK, LEAVE and loss. (server._on_wait, _check_waiters, Registry.idle)
-   Pacing (a member that releases work step by step; tickbus's broker no longer needs it: a
-   strategy holds bars itself until the broker releases them, components/broker.py): a member may
-   hold deliveries unacknowledged (they
-   stay pending, so a publisher's plain WAIT cannot return while they are unused) and send WAIT
-   with exclude_self after each step; its reply says everything the member published before that
-   WAIT has been fully processed by every other counted member. A reply to an older WAIT, after
-   the member published again, is no evidence of that, and the member ignores it.
+   A member may acknowledge fewer deliveries than it received: the rest stay pending, so no WAIT
+   returns while it holds them.
 5. Loss is loud. A member whose process exited (pid polled every 80 ms when it runs on the bus's
    host; zombies and reused pids count as exited), whose connection vanished (a ROUTER_MANDATORY
    send fails) or whose heartbeats stopped for heartbeat_timeout is removed and sent STOP; if it

@@ -1,7 +1,7 @@
-"""Members, routing and idle bookkeeping: the logic shared by the bus process and InProcessBus.
+"""Members, routing and idle bookkeeping: the bus's state, without sockets.
 
-No sockets here. The bus process inlines the per-message hot path (see server._drain_members) but
-uses these structures, so both buses route and count identically.
+The router (bus/router.py) reads the route cache and updates the counters on every PUBLISH; what
+changes membership (join, leave, loss) and what reads the state (idle, stats) is here.
 """
 
 from __future__ import annotations
@@ -221,13 +221,9 @@ class Registry:
         return err
 
     # --- idle ---
-    def idle(self, include_trailing: bool, exclude: Member | None = None) -> bool:
-        """Nothing pending for counted members (`exclude`'s own pending aside: a pacer waiting
-        for the reactions to what it released, while it holds deliveries it has not used yet)."""
-        main = self.pending_main
-        if exclude is not None and exclude.tracked and not exclude.trailing:
-            main -= exclude.pending
-        if main:
+    def idle(self, include_trailing: bool) -> bool:
+        """Nothing pending for counted members (trailing ones: none, or within the backlog bound)."""
+        if self.pending_main:
             return False
         if include_trailing:
             return self.pending_trailing == 0

@@ -45,14 +45,13 @@ _HOST = socket.gethostname()
 
 
 class _Waiter:
-    __slots__ = ("ident", "rid", "include_trailing", "t0", "deadline", "timeout", "exclude", "stall")
+    __slots__ = ("ident", "rid", "include_trailing", "t0", "deadline", "timeout", "stall")
 
     def __init__(self, ident: bytes, rid: bytes, include_trailing: bool, t0: float, timeout: float,
-                 exclude: Member | None = None, stall: bool = False) -> None:
+                 stall: bool = False) -> None:
         self.ident = ident
         self.rid = rid
         self.include_trailing = include_trailing
-        self.exclude = exclude
         self.stall = stall  # the timeout counts from the last ACK (no progress), not from t0
         self.t0 = t0
         self.timeout = timeout
@@ -414,34 +413,32 @@ class BusServer:
         try:
             args = msgpack.unpackb(body)
             include_trailing, timeout = bool(args[0]), float(args[1])
-            exclude_self = len(args) > 2 and bool(args[2])
-            stall = len(args) > 3 and bool(args[3])
-            if len(args) > 4:
+            stall = len(args) > 2 and bool(args[2])
+            if len(args) > 3:
                 raise ValueError(f"{len(args)} fields")
         except Exception as exc:  # noqa: BLE001 - any decoding problem is malformed input
             self._malformed(f"WAIT body does not decode: {exc}")
             return
         reg = self.reg
-        exclude = reg.by_ident.get(ident) if exclude_self else None
         if self._closing is not None:
             self._reply(ident, P.WAIT_REPLY, rid, P.SHUTDOWN, msgpack.packb({"error": self._closing}))
         elif reg.failed is not None:
             self._reply(ident, P.WAIT_REPLY, rid, P.FAILED,
                         msgpack.packb({"error": reg.failed, "member": reg.failed_member}))
-        elif reg.idle(include_trailing, exclude):
+        elif reg.idle(include_trailing):
             reg.barrier.add(0.0)
             self._reply(ident, P.WAIT_REPLY, rid, P.OK)
         else:
-            self._waiters.append(_Waiter(ident, rid, include_trailing, time.monotonic(), timeout, exclude, stall))
+            self._waiters.append(_Waiter(ident, rid, include_trailing, time.monotonic(), timeout, stall))
 
     def _check_waiters(self) -> None:
         reg = self.reg
-        if reg.pending_main and all(w.exclude is None for w in self._waiters):
+        if reg.pending_main:
             return
         now = time.monotonic()
         keep = []
         for w in self._waiters:
-            if reg.idle(w.include_trailing, w.exclude):
+            if reg.idle(w.include_trailing):
                 reg.barrier.add(now - w.t0)
                 self._reply(w.ident, P.WAIT_REPLY, w.rid, P.OK)
             else:

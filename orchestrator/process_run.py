@@ -177,22 +177,22 @@ class ProcessRun:
     def _wait_joined(self, children: list[Child]) -> None:
         """Until every child is a bus member; a child that exits first (the datafeed included,
         which does not join yet), or start_timeout, fails the start."""
-        deadline = time.monotonic() + self.orch.start_timeout
-        while True:
-            members = self.control.members()
-            waiting = [c for c in children if c.name not in members]
-            for child in [*waiting, self.feed]:
+        from bus.control import Joined
+
+        joined = Joined(c.name for c in children)
+
+        def check() -> None:
+            for child in [*(c for c in children if c.name in joined.missing), self.feed]:
                 if child is not None and child.proc.poll() is not None:
                     self._child_ended(child)
                     raise StartFailed()
-            if not waiting:
-                return
-            if time.monotonic() > deadline:
-                names = ", ".join(c.name for c in waiting)
-                self._observe(RC.START, waiting[0].name, f"{names} did not join the bus within {self.orch.start_timeout:g} s")
-                raise StartFailed()
             self.orch.check_cancel()
-            time.sleep(0.01)
+
+        try:
+            self.control.wait_members(joined, self.orch.start_timeout, check=check)
+        except TimeoutError as exc:
+            self._observe(RC.START, joined.missing[0], str(exc))
+            raise StartFailed() from None
 
     def _bus_args(self) -> list[str]:
         """`python -m bus` flags for --listen/--curve; the access key names the run and its symbols."""
