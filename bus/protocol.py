@@ -7,10 +7,11 @@ Sockets and endpoints
 ---------------------
 The bus binds three endpoints, written atomically to <run_dir>/endpoints.json (endpoints.py) once
 all are bound. Default ipc:// paths in the 0700 run dir (a private 0700 temp dir when the path
-would exceed the unix-socket limit); tcp://127.0.0.1:<random port> with transport="tcp".
-With --listen tcp://HOST:PORT members binds there and control/tap on HOST, any port; off loopback
-(or with --curve) all three are CURVE servers and only the run's access key gets past the
-handshake: frames below never reach the bus from anyone else (bus/security.py).
+would exceed the unix-socket limit): only the run's user reaches them. With transport="tcp" they
+are tcp://127.0.0.1:<random port>; with --listen tcp://HOST:PORT members binds there and
+control/tap on HOST, any port. Every tcp endpoint, loopback included, is a CURVE server: only the
+run's access key gets past the handshake, so the frames below never reach a tcp bus from anyone
+else (bus/security.py).
 
   members  ROUTER, ROUTER_MANDATORY,  each member: one DEALER for data (routing id chosen by the
            SNDHWM=RCVHWM=0            client: b"m" + 15 random bytes) and one DEALER owned by its

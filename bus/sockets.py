@@ -1,8 +1,8 @@
 """The bus's three sockets and its endpoints file: bound together, closed and removed together.
 
 Where they bind (protocol.py, "Sockets and endpoints"): ipc paths in the 0700 run directory (a
-private 0700 temp dir when a path would exceed the unix-socket limit), or tcp with CURVE
-(bus/security.py decides the addresses and keys).
+private 0700 temp dir when a path would exceed the unix-socket limit), or tcp, always with CURVE
+(bus/security.py: the keys, and the addresses with --listen).
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ class BusSockets:
         transport = self.transport
         if transport == "ipc" and not zmq.has("ipc"):
             transport = "tcp"
+        if transport == "tcp" and self.security is None:
+            self.security = ServerSecurity()  # every tcp bus requires the run's key (CURVE)
         ctx = self._ctx = zmq.Context()
         self.members = ctx.socket(zmq.ROUTER)
         self.members.setsockopt(zmq.ROUTER_MANDATORY, 1)

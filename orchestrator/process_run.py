@@ -123,7 +123,7 @@ class ProcessRun:
         hosting = (["--host-name", "broker", "--host-spec", json.dumps(dict(class_spec(self.plan.broker), init={}))]
                    if orch.broker_in_bus else [])
         self.bus_proc = spawn_bus_process(
-            self.run_dir, transport="tcp" if orch.listen or orch.curve else orch.transport,
+            self.run_dir, transport=self._transport(),
             heartbeat_timeout=orch.heartbeat_timeout, max_trailing_backlog=orch.trailing_backlog,
             extra_args=[*self._bus_args(), *hosting],
             module="components.hosting" if orch.broker_in_bus else "bus",
@@ -195,13 +195,19 @@ class ProcessRun:
             raise StartFailed() from None
 
     def _bus_args(self) -> list[str]:
-        """`python -m bus` flags for --listen/--curve; the access key names the run and its symbols."""
+        """`python -m bus` flags: --listen; over tcp (always CURVE) the access key names the run
+        and its symbols."""
         from bus.security import bus_args
 
         orch = self.orch
-        if not (orch.listen or orch.curve):
+        if self._transport() != "tcp":
             return []
-        return bus_args(orch.listen, orch.curve, {"run-id": self.run_id, "symbols": ",".join(self.plan.symbols)})
+        return bus_args(orch.listen, {"run-id": self.run_id, "symbols": ",".join(self.plan.symbols)})
+
+    def _transport(self) -> str:
+        """tcp with --listen or --curve (a run others reach with its key), else the configured one."""
+        orch = self.orch
+        return "tcp" if orch.listen or orch.curve else orch.transport
 
     def _publish_run_info(self, eps: Any) -> None:
         orch = self.orch

@@ -15,6 +15,7 @@ import zmq
 
 from bus import BusClient, ControlClient, Endpoints
 from bus import protocol as P
+from bus.security import secure_client
 from bus_testkit import Procs, echoes, wait_members
 
 # Frames a member-side DEALER sends that the bus must reject. Each is one malformed message.
@@ -49,8 +50,9 @@ CONTROL_SHAPES: list[list[bytes]] = [
 TAP_SHAPES: list[bytes] = [b"\x05not a subscription", b"", b"\x02x"]
 
 
-def _raw(ctx: zmq.Context, kind: int, endpoint: str) -> zmq.Socket:
+def _raw(ctx: zmq.Context, kind: int, endpoint: str, eps: Endpoints) -> zmq.Socket:
     s = ctx.socket(kind)
+    secure_client(s, eps)  # over tcp: the run's key (CURVE)
     s.setsockopt(zmq.LINGER, 0)
     if kind == zmq.DEALER:
         s.setsockopt(zmq.ROUTING_ID, b"m" + os.urandom(15))
@@ -65,10 +67,10 @@ def test_bus_survives_and_counts_1000_malformed_frames(procs: Procs, tmp_path: P
     procs.member(eps, "m2", prefixes=["r1."])
     wait_members(eps, ["m1", "m2"])
     ctx = zmq.Context()
-    member_sock = _raw(ctx, zmq.DEALER, eps.members)
-    joined_sock = _raw(ctx, zmq.DEALER, eps.members)
-    control_sock = _raw(ctx, zmq.DEALER, eps.control)
-    tap_sock = _raw(ctx, zmq.XSUB, eps.tap)
+    member_sock = _raw(ctx, zmq.DEALER, eps.members, eps)
+    joined_sock = _raw(ctx, zmq.DEALER, eps.members, eps)
+    control_sock = _raw(ctx, zmq.DEALER, eps.control, eps)
+    tap_sock = _raw(ctx, zmq.XSUB, eps.tap, eps)
     try:
         joined_sock.send_multipart([P.DELIM, P.JOIN, b"1", msgpack.packb(
             {"name": "raw", "prefixes": [], "tracked": False, "critical": False, "host": "elsewhere"})])
