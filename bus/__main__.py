@@ -1,5 +1,5 @@
 """`python -m bus --run-dir DIR [--transport ipc|tcp] [--heartbeat-timeout S] [--max-trailing-backlog N]
-[--tap-hwm N] [--listen tcp://HOST:PORT] [--key-metadata JSON]`
+[--tap-hwm N] [--listen tcp://HOST:PORT] [--key-metadata JSON] [--policy FILE]`
 
 A tcp bus (--transport tcp, or --listen) requires the run's CURVE access key on every endpoint
 (bus/security.py).
@@ -16,6 +16,7 @@ import zmq
 
 from bus.errors import BusError
 from bus.hosted import Hosted
+from bus.policy import Policy
 from bus.processes import die_with_parent
 from bus.security import ServerSecurity
 from bus.server import BusServer
@@ -35,15 +36,18 @@ def main(argv: Sequence[str] | None = None, hosted: Sequence[Hosted] = (), prog:
     ap.add_argument("--listen", help="bind members on tcp://HOST:PORT (control, tap: same host, any port); "
                                      "implies tcp")
     ap.add_argument("--key-metadata", help="JSON object of strings written into access.key (tcp)")
+    ap.add_argument("--policy", metavar="FILE", help="the run's policy: who is critical, who may publish "
+                                                     "what (bus/policy.py); without it, no rules")
     args = ap.parse_args(argv)
     die_with_parent()  # SIGTERM (a clean shutdown) when the process that started the bus dies
     try:
         tcp = args.listen is not None or args.transport == "tcp"
         security = ServerSecurity(args.listen, json.loads(args.key_metadata or "{}")) if tcp else None
+        policy = Policy.load(args.policy) if args.policy else None
         server = BusServer(
             args.run_dir, transport="tcp" if tcp else args.transport,
             heartbeat_timeout=args.heartbeat_timeout, max_trailing_backlog=args.max_trailing_backlog,
-            tap_hwm=args.tap_hwm, security=security,
+            tap_hwm=args.tap_hwm, security=security, policy=policy,
         )
         for h in hosted:
             server.host(h)

@@ -149,6 +149,7 @@ class BusClient:
         self.idle_replies: deque[tuple[bytes, bytes, bytes]] = deque()  # (rid, status, body)
         self._reply: list[bytes] | None = None
         self.joined = False
+        self.critical = False  # once joined: whether losing us fails the run (bus/policy.py)
         self.left = False
         self._closed = False
         self._bus_lost = False
@@ -165,7 +166,9 @@ class BusClient:
         critical: bool = True,
         timeout: float = 10.0,
     ) -> None:
-        """Handshake: returns only once the bus routes (and counts) matching messages to us."""
+        """Handshake: returns only once the bus routes (and counts) matching messages to us.
+        `critical` asks that losing us fail the run; the run's policy may grant less (then
+        `self.critical` is False: bus/policy.py)."""
         if isinstance(prefixes, str):
             raise TypeError("prefixes must be a sequence of strings, not one string")
         prefixes = list(prefixes)
@@ -189,6 +192,7 @@ class BusClient:
         if frames[3] != P.OK:
             raise JoinError(f"join of {self.name!r} refused: {info.get('error', '?')}")
         self.joined = True
+        self.critical = bool(info.get("critical", critical))  # what the run's policy granted
         hb_timeout = info.get("heartbeat_timeout")
         if isinstance(hb_timeout, (int, float)) and hb_timeout > 0:
             self._hb.interval = min(self._hb.interval, hb_timeout / 4.0)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bus import protocol as P
 from bus import run_contract as RC
 from bus.api import MemberLink
+from bus.errors import BusError
 from bus.registry import Member
 
 if TYPE_CHECKING:
@@ -109,7 +110,10 @@ class HostedMembers:
             m = Member(hosted.name, b"\x00hosted:" + hosted.name.encode(), hosted.prefixes(),
                        pid=os.getpid(), host=socket.gethostname(), now=now)
             m.hosted = True
-            self.server.reg.add(m)
+            admission = self.server.policy.admit(m.name, True)  # the run's policy binds it too
+            if isinstance(admission, str):
+                raise BusError(f"hosted member {m.name!r}: {admission}")
+            self.server.add(m, admission)
             link = self.links[m.ident] = Link(self.server, m, hosted)
             self.call(link, hosted.start)
         self.pending = []

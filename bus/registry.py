@@ -26,6 +26,7 @@ class Member:
     __slots__ = (
         "name", "ident", "prefixes", "bprefixes", "tracked", "trailing", "critical", "pid", "host",
         "proc_start", "local", "hosted", "delivered", "acknowledged", "pending", "published", "last_hb", "joined_at",
+        "admission", "may_publish", "granted", "refused",
     )
 
     def __init__(
@@ -59,10 +60,18 @@ class Member:
         self.published = 0
         self.last_hb = now
         self.joined_at = now
+        self.admission = "open"  # how the run's policy admitted it (bus/policy.py)
+        self.may_publish: tuple[bytes, ...] | None = None  # topic prefixes it may publish (None: any)
+        self.granted: set[bytes] = set()  # topics it published and was allowed to (bus/router.py)
+        self.refused = 0  # its PUBLISHes outside its rights
 
     @property
     def counted(self) -> bool:
         return self.tracked or self.trailing
+
+    def may(self, topic: bytes) -> bool:
+        """Whether the run's policy lets it publish `topic` (the prefix scan behind `granted`)."""
+        return self.may_publish is None or matches(topic, self.may_publish)
 
     def info(self, now: float) -> dict[str, Any]:
         return {
@@ -75,7 +84,9 @@ class Member:
             "pending": self.pending,
             "heartbeat_age_s": round(max(0.0, now - self.last_hb), 4),
             "published": self.published,
+            "refused": self.refused,
             "prefixes": list(self.prefixes),
+            "admission": self.admission,
         }
 
 
@@ -138,6 +149,7 @@ class Registry:
         self.lost: dict[str, str] = {}
         self.gone: dict[Hashable, str] = {}  # idents of members that left or were lost -> why
         self.malformed = 0
+        self.refused = 0  # PUBLISH records outside their sender's rights (bus/policy.py)
         self.dropped = 0  # messages from members already removed
         self.barrier = LatencyRing()
 
@@ -258,6 +270,7 @@ class Registry:
             "members": {m.name: m.info(now) for m in self.members.values()},
             "barrier": barrier,
             "malformed": self.malformed,
+            "refused": self.refused,
             "failed": self.failed,
             "lost_members": dict(self.lost),
             "taps": taps,

@@ -1,4 +1,5 @@
-"""Routing: every PUBLISH to the members whose prefixes match it, counted, and copied to the taps.
+"""Routing: every PUBLISH its sender may publish (bus/policy.py) to the members whose prefixes
+match it, counted, and copied to the taps.
 
 This is the bus's hot path (one call per published message), so it reads the registry's
 structures directly instead of through methods: the route cache (registry.Registry.route), the
@@ -16,7 +17,7 @@ import zmq
 
 from bus import protocol as P
 from bus._fast import send2, send_parts
-from bus.registry import Member, Registry
+from bus.registry import ROUTE_CACHE_MAX, Member, Registry
 
 if TYPE_CHECKING:
     from bus.hosted import HostedMembers
@@ -28,17 +29,20 @@ TAP_DRAIN = 256  # tap messages read per housekeeping tick
 
 
 class Router:
-    """Forwards PUBLISH records and counts what it forwards; counts the taps' subscriptions."""
+    """Forwards PUBLISH records, refuses those outside their sender's rights, counts what it
+    forwards; counts the taps' subscriptions."""
 
     hosted: HostedMembers
 
     def __init__(self, reg: Registry, members: zmq.Socket[bytes], tap: zmq.Socket[bytes],
-                 lose: Callable[[Member, str], None], malformed: Callable[[str], None]) -> None:
+                 lose: Callable[[Member, str], None], malformed: Callable[[str], None],
+                 log: Callable[[str], None]) -> None:
         self.reg = reg
         self.members = members
         self.tap = tap
         self.lose = lose
         self.malformed = malformed
+        self.log = log
         self.tap_subs = 0  # live tap subscriptions: no copies while there are none
 
     def forward(self, ident: Hashable, topic: bytes, payload: bytes, batch: Batch) -> None:
@@ -52,11 +56,15 @@ class Router:
                 self.malformed(f"PUBLISH {topic[:60]!r}: {P.topic_error(topic)}")
                 return
         sender = reg.by_ident.get(ident)
-        if sender is not None:
-            sender.published += 1
-        elif ident in reg.gone:
-            reg.dropped += 1  # a removed member's late output: it was told to stop
+        if sender is None:
+            if ident in reg.gone:
+                reg.dropped += 1  # a removed member's late output: it was told to stop
+            else:
+                self.refuse(None, topic)  # only joined members publish
             return
+        if topic not in sender.granted and not self.grant(sender, topic):
+            return
+        sender.published += 1
         targets, st, n_main, n_trail = route
         st[0] += 1
         st[1] += len(payload)
@@ -72,6 +80,25 @@ class Router:
                 batch[m.ident] = (m, [m.ident, topic, payload])  # type: ignore[list-item]
             else:
                 queued[1].extend((topic, payload))
+
+    def grant(self, sender: Member, topic: bytes) -> bool:
+        """The first PUBLISH of `sender` on `topic`: allowed by the run's policy (then cached:
+        later ones cost a set lookup) or refused."""
+        if sender.may(topic):
+            if len(sender.granted) >= ROUTE_CACHE_MAX:
+                sender.granted.clear()
+            sender.granted.add(topic)
+            return True
+        self.refuse(sender, topic)
+        return False
+
+    def refuse(self, sender: Member | None, topic: bytes) -> None:
+        """A PUBLISH outside its sender's rights: counted, logged (rate-limited), not delivered."""
+        self.reg.refused += 1
+        if sender is not None:
+            sender.refused += 1
+        who = "a connection that has not joined" if sender is None else f"member {sender.name!r}"
+        self.log(f"PUBLISH {topic[:60]!r} refused: {who} may not publish it")
 
     def send_batch(self, batch: Batch) -> None:
         """Send the collected copies (a member whose connection is gone is lost), then let hosted

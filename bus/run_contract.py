@@ -8,6 +8,7 @@ The run directory
 One private (0700) directory per run, created by the orchestrator (orchestrator/rundir.py) and
 given to every child as --run-dir. Its files, who writes them, who reads them:
 
+  policy.json     the orchestrator, before the bus starts       the bus (--policy: bus/policy.py)
   endpoints.json  the bus, once its endpoints are bound        every client (bus/endpoints.py)
   run.json        the orchestrator, once the run is joinable    ps / attach / monitor
   access.key      the bus, with CURVE (bus/security.py)         tcp clients (the run's key)
@@ -69,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 # --- files of the run directory ---
+POLICY_FILE = "policy.json"
 ENDPOINTS_FILE = "endpoints.json"
 RUN_FILE = "run.json"
 PROGRESS_FILE = "progress.json"

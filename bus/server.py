@@ -38,6 +38,7 @@ from bus.endpoints import Endpoints
 from bus.hosted import Hosted, HostedMembers
 from bus.liveness import PID_POLL_S, Liveness
 from bus.log import RateLimitedLog
+from bus.policy import Admission, Policy
 from bus.registry import Member, Registry, join_error, proc_start_time
 from bus.router import Batch, Router
 from bus.security import ServerSecurity
@@ -72,6 +73,7 @@ class BusServer:
         install_signal_handlers: bool = True,
         log: TextIO | None = None,
         shutdown_grace: float = 1.0,
+        policy: Policy | None = None,
     ) -> None:
         if transport not in ("ipc", "tcp"):
             raise ValueError(f"transport must be 'ipc' or 'tcp', not {transport!r}")
@@ -81,6 +83,7 @@ class BusServer:
         self.install_signal_handlers = install_signal_handlers
         self.shutdown_grace = float(shutdown_grace)
         self.reg = Registry(max_trailing_backlog)
+        self.policy = policy or Policy.without_rules()  # who is critical, who publishes what
         self.log = RateLimitedLog(f"tickbus-bus[{os.getpid()}]", LOG_LINES_PER_S, log)
         self.sockets = BusSockets(self.run_dir, transport, int(tap_hwm), security, self.log)
         self.hosted = HostedMembers(self)
@@ -99,9 +102,9 @@ class BusServer:
         """Create the 0700 run dir, bind the three sockets, write endpoints.json atomically."""
         self.endpoints = self.sockets.bind()
         sockets = self.sockets
-        self.router = Router(self.reg, sockets.members, sockets.tap, self.lose, self.malformed)
+        self.router = Router(self.reg, sockets.members, sockets.tap, self.lose, self.malformed, self.log)
         self.router.hosted = self.hosted
-        self.waits = Waits(self.reg, self.reply, self.malformed)
+        self.waits = Waits(self.reg, self.reply, self.malformed, self.lose)
         self.liveness = Liveness(self.reg, sockets.members, self.heartbeat_timeout, self.lose, self._drain_members)
         self.control = ControlService(self, sockets.control)
         return self.endpoints
@@ -267,9 +270,13 @@ class BusServer:
             self.reply(ident, P.JOIN_REPLY, rid, P.ERR, msgpack.packb({"error": f"bad JOIN body: {exc}"}))
             return
         err = join_error(name, prefixes)
+        admission: Admission | str | None = None
         if err is None:
             assert isinstance(name, str) and isinstance(prefixes, (list, tuple))  # join_error checked
             err = self.waits.closing or self.reg.refuse(name, ident)
+            if err is None:
+                admission = self.policy.admit(name, bool(req.get("critical", True)))
+                err = admission if isinstance(admission, str) else None
         if err is not None:
             self.log(f"JOIN {name!r} refused: {err}")
             self.reply(ident, P.JOIN_REPLY, rid, P.ERR, msgpack.packb({"error": err}))
@@ -279,18 +286,25 @@ class BusServer:
         except (TypeError, ValueError):
             pid = 0
         host = str(req.get("host") or "")
-        assert isinstance(name, str) and isinstance(prefixes, (list, tuple))
+        assert isinstance(name, str) and isinstance(prefixes, (list, tuple)) and isinstance(admission, Admission)
         m = Member(
             name, ident, prefixes,
             tracked=bool(req.get("tracked", True)), trailing=bool(req.get("trailing", False)),
-            critical=bool(req.get("critical", True)), pid=pid, host=host, now=time.monotonic(),
+            pid=pid, host=host, now=time.monotonic(),
         )
         if pid and host == _HOST:
             m.local = True
             m.proc_start = proc_start_time(pid)
+        self.add(m, admission)
+        self.reply(ident, P.JOIN_REPLY, rid, P.OK, msgpack.packb(
+            {"bus_pid": os.getpid(), "heartbeat_timeout": self.heartbeat_timeout, "critical": m.critical}))
+
+    def add(self, m: Member, admission: Admission) -> None:
+        """`m` joins with what the run's policy granted it (bus/policy.py)."""
+        m.critical = admission.critical
+        m.may_publish = admission.publish
+        m.admission = admission.kind
         self.reg.add(m)
-        self.reply(ident, P.JOIN_REPLY, rid, P.OK,
-                   msgpack.packb({"bus_pid": os.getpid(), "heartbeat_timeout": self.heartbeat_timeout}))
 
     def _on_leave(self, ident: bytes, rid: bytes) -> None:
         m = self.reg.by_ident.get(ident)

@@ -3,7 +3,9 @@ wait's bound passed, "failed" / "shutdown" when the bus is failed or closing.
 
 A wait is re-checked on every ACK, LEAVE and loss (what can make the bus idle) and its deadline
 every housekeeping tick. With `stall` its timeout counts from the last ACK of any member: it
-bounds time without progress, not the length of the wait.
+bounds time without progress, not the length of the wait; and when it passes while only
+non-critical members have work pending, they are lost instead (bus/policy.py: a member that
+cannot fail the run cannot stall it either).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable, Hashable
 import msgpack
 
 from bus import protocol as P
-from bus.registry import Registry
+from bus.registry import Member, Registry
 
 # reply(ident, kind, rid, status, body) -> whether it could be sent
 Reply = Callable[[Hashable, bytes, bytes, bytes, bytes], bool]
@@ -40,10 +42,12 @@ class Waiter:
 class Waits:
     """The pending WAITs of every member and when to answer them."""
 
-    def __init__(self, reg: Registry, reply: Reply, malformed: Callable[[str], None]) -> None:
+    def __init__(self, reg: Registry, reply: Reply, malformed: Callable[[str], None],
+                 lose: Callable[[Member, str], None]) -> None:
         self.reg = reg
         self.reply = reply
         self.malformed = malformed
+        self.lose = lose
         self.waiters: list[Waiter] = []
         self.last_ack = time.monotonic()  # progress, for waits whose timeout is a stall bound
         self.closing: str | None = None  # set once the bus shuts down: every WAIT is answered so
@@ -99,6 +103,9 @@ class Waits:
         expired = [w for w in self.waiters if w.expired(now, last_ack)]
         if not expired:
             return
+        stalled = [w for w in expired if w.stall]
+        if stalled and self._drop_laggards(stalled):  # (their loss re-checked every wait)
+            expired = [w for w in self.waiters if w.expired(now, last_ack)]
         self.waiters = [w for w in self.waiters if not w.expired(now, last_ack)]
         reg = self.reg
         for w in expired:
@@ -107,6 +114,20 @@ class Waits:
                 "pending": reg.pending_by_member(w.include_trailing),
             })
             self.reply(w.ident, P.WAIT_REPLY, w.rid, P.TIMEOUT, body)
+
+    def _drop_laggards(self, stalled: list[Waiter]) -> bool:
+        """A stall wait expired: if every member it waits for is non-critical, those members are
+        lost (a member that cannot fail the run cannot stall it either) and the wait goes on."""
+        reg = self.reg
+        trailing = any(w.include_trailing for w in stalled) or reg.pending_trailing > reg.max_trailing_backlog
+        laggards = [m for m in reg.members.values()
+                    if m.pending and (m.trailing and trailing or m.tracked and not m.trailing)]
+        if not laggards or any(m.critical for m in laggards):
+            return False
+        timeout = max(w.timeout for w in stalled)
+        for m in laggards:
+            self.lose(m, f"made no progress for {timeout:g} s ({m.pending} pending)")
+        return True
 
     def fail_all(self, status: bytes, error: str, member: str | None = None) -> None:
         """Answer every pending wait `status` ("failed", "shutdown") with `error`."""

@@ -98,7 +98,8 @@ def render(snap: dict[str, Any]) -> list[str]:
     lines.append(f"barrier   {r['rounds_per_s']:,.0f} rounds/s  p50 {b.get('p50_us', 0):,.0f} us  "
                  f"p99 {b.get('p99_us', 0):,.0f} us  waiting {b.get('waiting', 0)}")
     lost = ", ".join(f"{k} ({v})" for k, v in snap.get("lost_members", {}).items()) or "none"
-    lines.append(f"malformed {snap.get('malformed', 0)}   dropped {snap.get('dropped', 0)}   taps {snap.get('taps', 0)}"
+    lines.append(f"malformed {snap.get('malformed', 0)}   refused {snap.get('refused', 0)}   "
+                 f"dropped {snap.get('dropped', 0)}   taps {snap.get('taps', 0)}"
                  f"   lost {lost}" + (f"   FAILED: {snap['failed']}" if snap.get("failed") else ""))
     lines.append("")
     w = max([len("TOPIC")] + [len(t) for t in snap["topics"]])
@@ -112,6 +113,7 @@ def render(snap: dict[str, Any]) -> list[str]:
     for name, m in snap["members"].items():
         kind = "trailing" if m.get("trailing") else ("tracked" if m.get("tracked") else "untracked")
         kind += "" if m.get("critical", True) else ", non-critical"
+        kind += f", {m['admission']} attacher" if m.get("admission") in ("expected", "surprise") else ""
         lines.append(f"{name:<{w}} {m['pending']:>8,} {m['acknowledged']:>11,} {m['heartbeat_age_s']:>7.2f}s  {kind}")
     return lines
 

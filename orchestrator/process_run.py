@@ -195,14 +195,18 @@ class ProcessRun:
             raise StartFailed() from None
 
     def _bus_args(self) -> list[str]:
-        """`python -m bus` flags: --listen; over tcp (always CURVE) the access key names the run
-        and its symbols."""
+        """`python -m bus` flags: the run's policy (written to the run directory: who is critical,
+        who publishes what, orchestrator/bus_policy.py); --listen; over tcp (always CURVE) the
+        access key names the run and its symbols."""
         from bus.security import bus_args
+        from orchestrator.bus_policy import run_policy, write_policy
 
         orch = self.orch
+        policy = run_policy(orch.strategy_ids, expect_attach=orch.expect_attach, on_attach_loss=orch.on_attach_loss)
+        args = ["--policy", str(write_policy(self.run_dir, policy))]
         if self._transport() != "tcp":
-            return []
-        return bus_args(orch.listen, {"run-id": self.run_id, "symbols": ",".join(self.plan.symbols)})
+            return args
+        return args + bus_args(orch.listen, {"run-id": self.run_id, "symbols": ",".join(self.plan.symbols)})
 
     def _transport(self) -> str:
         """tcp with --listen or --curve (a run others reach with its key), else the configured one."""
