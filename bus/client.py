@@ -416,11 +416,14 @@ class BusClient:
             if self.stop_requested:
                 self.discarded += n // 2
                 return
+            bad = None
             for k in range(0, n, 2):
                 try:
                     self._inbox.append((frames[k].decode(), frames[k + 1]))
                 except UnicodeDecodeError:
-                    self._bad(f"delivery topic {frames[k][:40]!r} is not UTF-8")
+                    bad = bad or f"delivery topic {frames[k][:40]!r} is not UTF-8"
+            if bad:
+                self._bad(bad)  # once per message, however many of its records are bad
         else:
             self._on_command(frames)
 

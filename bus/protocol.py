@@ -130,9 +130,11 @@ Malformed input
 ~~~~~~~~~~~~~~~
 Whatever does not parse (wrong frame count, unknown kind, truncated command, bad msgpack, topic
 not UTF-8 or not ending in '.', an ACK from a connection that never joined, an ACK count that is
-not a positive integer or exceeds what is pending) is counted once per message in
-stats["malformed"], logged to stderr (at most 10 lines/s, then a count of suppressed lines) and
-dropped; records before the fault in the same message have been applied. The client counts
+not a positive integer or exceeds what is pending) is dropped and logged to stderr (at most 10
+lines/s, then a count of suppressed lines); stats["malformed"] counts messages, not records: a
+message with one fault or several counts once. The valid records of that message are applied:
+those before a fault that leaves the rest of the message unreadable (a frame that is no record),
+and every other valid record around a bad one (a bad topic, a bad ACK count). The client counts
 malformed bus messages in BusClient.malformed the same way. Neither ever raises out.
 
 Topics

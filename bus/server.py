@@ -181,16 +181,21 @@ class BusServer:
                 return
 
     def _records(self, frames: list[bytes]) -> None:
-        """A message of several records: PUBLISH pairs and fixed-size commands, in order."""
+        """A message of several records: PUBLISH pairs and fixed-size commands, in order. A
+        message with faults counts once in stats["malformed"], however many records it spoils."""
         if len(frames) < 2:
             self.malformed("empty member message")
             return
         batch: Batch = {}
+        reg = self.reg
+        before = reg.malformed
         try:
             self._apply_records(frames[0], frames, batch)
         finally:
             if batch:
                 self.router.send_batch(batch)
+            if reg.malformed > before + 1:
+                reg.malformed = before + 1
 
     def _apply_records(self, ident: bytes, frames: list[bytes], batch: Batch) -> None:
         n = len(frames)

@@ -191,3 +191,58 @@ def test_member_survives_and_counts_1000_malformed_frames(tmp_path: Path) -> Non
     finally:
         fake.stop.set()
         fake.join(5)
+
+
+@pytest.mark.timeout(30)
+def test_malformed_counts_messages_not_records(procs: Procs, tmp_path: Path) -> None:
+    """A message spoiling several records counts once (protocol.py, "Malformed input"); its
+    valid records still take effect."""
+    eps = procs.bus("ipc", heartbeat_timeout=60.0)
+    ctx = zmq.Context()
+    raw = _raw(ctx, zmq.DEALER, eps.members, eps)
+    try:
+        raw.send_multipart([P.DELIM, P.JOIN, b"1", msgpack.packb(
+            {"name": "raw", "prefixes": [], "tracked": False, "critical": False, "host": "elsewhere"})])
+        assert raw.poll(5000) and raw.recv_multipart()[3] == P.OK
+        with BusClient(eps, "sub") as sub:
+            sub.join(["ok."], tracked=False)
+            raw.send_multipart([b"bad", b"1", b"\xff.", b"2", b"ok.", b"3", b"", P.ACK, b"zero", b"", P.STATS, b"2"])
+            assert raw.poll(5000) and raw.recv_multipart()[1] == P.STATS_REPLY
+            assert sub.recv(5.0) == [("ok.", b"3")]
+            assert sub.stats()["malformed"] == 1
+    finally:
+        raw.close(0)
+        ctx.term()
+
+
+class _OneBadMessage(FakeBus):
+    """Answers the JOIN, then sends one delivery message with two bad topics and a good one."""
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            if not self.router.poll(20):
+                continue
+            frames = self.router.recv_multipart()
+            ident, rest = frames[0], frames[1:]
+            if rest[:2] == [P.DELIM, P.HEARTBEAT]:
+                self.router.send_multipart([ident, P.DELIM, P.HEARTBEAT_REPLY, P.OK])
+            elif rest[:2] == [P.DELIM, P.JOIN]:
+                self.router.send_multipart([ident, P.DELIM, P.JOIN_REPLY, rest[2], P.OK, msgpack.packb({})])
+                self.router.send_multipart([ident, b"\xff.", b"1", b"\xfe.", b"2", b"ok.", b"3"])
+        self.router.close(0)
+        self.ctx.term()
+
+
+@pytest.mark.timeout(30)
+def test_a_member_counts_malformed_messages_not_records(tmp_path: Path) -> None:
+    fake = _OneBadMessage(tmp_path)
+    fake.start()
+    try:
+        with BusClient(fake.eps, "victim") as c:
+            c.join(["ok."])
+            assert c.recv(5.0) == [("ok.", b"3")]
+            assert c.malformed == 1
+            c.left = True  # the fake bus does not implement LEAVE
+    finally:
+        fake.stop.set()
+        fake.join(5)
