@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from bus.endpoints import ENDPOINTS_FILE, Endpoints, refuse_if_running
 from bus.errors import BusError
@@ -45,27 +46,25 @@ def with_parent_pid(env: dict[str, str] | None = None) -> dict[str, str]:
     return out
 
 
-def start_bus_process(
-    run_dir: str | os.PathLike[str],
-    *,
-    transport: str = "ipc",
-    heartbeat_timeout: float = 1.0,
-    timeout: float = 10.0,
-    max_trailing_backlog: int = 10_000,
-    tap_hwm: int = 1000,
-    log_file: str | os.PathLike[str] | None = "bus.log",
-    env: dict[str, str] | None = None,
-    extra_args: Sequence[str] = (),
-) -> tuple[subprocess.Popen[bytes], Endpoints]:
-    """Spawn `python -m bus` and wait (bounded) until it has written its endpoints.
+class SpawnOptions(TypedDict, total=False):
+    """How spawn_bus_process starts a bus (start_bus_process takes the same)."""
 
-    The child's stderr goes to `log_file` (relative paths are inside run_dir; None inherits ours).
-    Raises BusError with the child's stderr if it exits or does not come up within `timeout`.
-    """
-    proc = spawn_bus_process(run_dir, transport=transport, heartbeat_timeout=heartbeat_timeout,
-                             max_trailing_backlog=max_trailing_backlog, tap_hwm=tap_hwm, log_file=log_file,
-                             env=env, extra_args=extra_args)
-    return proc, wait_bus_ready(proc, run_dir, timeout, log_file)
+    transport: str
+    heartbeat_timeout: float
+    max_trailing_backlog: int
+    tap_hwm: int
+    log_file: str | os.PathLike[str] | None
+    env: dict[str, str] | None
+    extra_args: Sequence[str]
+    module: str
+
+
+def start_bus_process(run_dir: str | os.PathLike[str], *, timeout: float = 10.0,
+                      **options: Unpack[SpawnOptions]) -> tuple[subprocess.Popen[bytes], Endpoints]:
+    """spawn_bus_process, then wait_bus_ready: BusError with the child's stderr if it exits or
+    does not come up within `timeout`."""
+    proc = spawn_bus_process(run_dir, **options)
+    return proc, wait_bus_ready(proc, run_dir, timeout, options.get("log_file", "bus.log"))
 
 
 def spawn_bus_process(
@@ -80,8 +79,9 @@ def spawn_bus_process(
     extra_args: Sequence[str] = (),
     module: str = "bus",
 ) -> subprocess.Popen[bytes]:
-    """Spawn the bus without waiting for it (then `wait_bus_ready`). `module` is what runs it:
-    `bus`, or one that hosts members in the bus process (components.hosting; extra_args name them)."""
+    """Spawn the bus without waiting for it (then `wait_bus_ready`). Its stderr goes to `log_file`
+    (relative paths are inside run_dir; None inherits ours). `module` is what runs it: `bus`, or
+    one that hosts members in the bus process (components.hosting; extra_args name them)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(run_dir, 0o700)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the bus: barrier rounds/s and round latency for reaction chains and fan-outs, over
-ipc and tcp, next to a raw pyzmq REQ/REP round trip between two processes (the yardstick).
+ipc and tcp (which, as every tcp bus, encrypts with CURVE), next to a raw pyzmq REQ/REP round trip
+between two processes and a bare relay (the yardsticks, unencrypted).
 
 A round = the publisher (this process) publishes one message on "b0." and waits until idle.
 Topology (depth d, fan-out f): f parallel chains of d members each; member (level k, chain j)

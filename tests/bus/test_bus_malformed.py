@@ -3,10 +3,12 @@ Nothing crashes, every one is counted exactly once, normal traffic and the barri
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgpack
@@ -143,9 +145,17 @@ class FakeBus(threading.Thread):
         self.sent_garbage = 0
         self.valid = 0
 
-    def run(self) -> None:
-        member = None
+    def sent_after_join(self, member: bytes) -> None:
+        """What it sends a member that joined: garbage, with a valid delivery after every tenth."""
         shapes = itertools.cycle(TO_MEMBER_SHAPES)
+        for i in range(1000):
+            self.router.send_multipart([member, *next(shapes)])
+            self.sent_garbage += 1
+            if i % 10 == 9:
+                self.router.send_multipart([member, b"ok.", msgpack.packb(self.valid)])
+                self.valid += 1
+
+    def run(self) -> None:
         while not self.stop.is_set():
             if not self.router.poll(20):
                 continue
@@ -154,15 +164,9 @@ class FakeBus(threading.Thread):
             if rest[:2] == [P.DELIM, P.HEARTBEAT]:
                 self.router.send_multipart([ident, P.DELIM, P.HEARTBEAT_REPLY, P.OK])
             elif rest[:2] == [P.DELIM, P.JOIN]:
-                member = ident
                 self.router.send_multipart([ident, P.DELIM, P.JOIN_REPLY, rest[2], P.OK,
                                             msgpack.packb({"heartbeat_timeout": 5.0})])
-                for i in range(1000):  # garbage, with a valid delivery after every tenth
-                    self.router.send_multipart([member, *next(shapes)])
-                    self.sent_garbage += 1
-                    if i % 10 == 9:
-                        self.router.send_multipart([member, b"ok.", msgpack.packb(self.valid)])
-                        self.valid += 1
+                self.sent_after_join(ident)
             elif rest[:2] == [P.DELIM, P.WAIT]:
                 self.router.send_multipart([ident, P.DELIM, P.WAIT_REPLY, b"999", P.OK, b""])  # stale
                 self.router.send_multipart([ident, P.DELIM, P.WAIT_REPLY, rest[2], P.OK, b""])
@@ -170,27 +174,34 @@ class FakeBus(threading.Thread):
         self.ctx.term()
 
 
-@pytest.mark.timeout(30)
-def test_member_survives_and_counts_1000_malformed_frames(tmp_path: Path) -> None:
-    fake = FakeBus(tmp_path)
+@contextlib.contextmanager
+def _victim_of(fake: FakeBus) -> Iterator[BusClient]:
+    """A member joined to `fake` (which implements no LEAVE), stopped with it."""
     fake.start()
     try:
         with BusClient(fake.eps, "victim") as c:
             c.join(["ok."])
-            got: list[int] = []
-            deadline = time.monotonic() + 10
-            while len(got) < 100 and time.monotonic() < deadline:
-                got += [msgpack.unpackb(p) for t, p in c.recv(0.5)]
-            c.ack()
-            assert got == list(range(100))
-            assert c.malformed == 1000 and fake.sent_garbage == 1000
-            c.wait_until_idle(5)  # a stale reply first, then ours: not malformed, just ignored
-            assert c.stale_replies == 1 and c.malformed == 1000
-            assert not c.stop_requested
-            c.left = True  # the fake bus does not implement LEAVE
+            yield c
+            c.left = True
     finally:
         fake.stop.set()
         fake.join(5)
+
+
+@pytest.mark.timeout(30)
+def test_member_survives_and_counts_1000_malformed_frames(tmp_path: Path) -> None:
+    fake = FakeBus(tmp_path)
+    with _victim_of(fake) as c:
+        got: list[int] = []
+        deadline = time.monotonic() + 10
+        while len(got) < 100 and time.monotonic() < deadline:
+            got += [msgpack.unpackb(p) for t, p in c.recv(0.5)]
+        c.ack()
+        assert got == list(range(100))
+        assert c.malformed == 1000 and fake.sent_garbage == 1000
+        c.wait_until_idle(5)  # a stale reply first, then ours: not malformed, just ignored
+        assert c.stale_replies == 1 and c.malformed == 1000
+        assert not c.stop_requested
 
 
 @pytest.mark.timeout(30)
@@ -216,33 +227,14 @@ def test_malformed_counts_messages_not_records(procs: Procs, tmp_path: Path) -> 
 
 
 class _OneBadMessage(FakeBus):
-    """Answers the JOIN, then sends one delivery message with two bad topics and a good one."""
+    """Sends a member that joined one delivery message with two bad topics and a good one."""
 
-    def run(self) -> None:
-        while not self.stop.is_set():
-            if not self.router.poll(20):
-                continue
-            frames = self.router.recv_multipart()
-            ident, rest = frames[0], frames[1:]
-            if rest[:2] == [P.DELIM, P.HEARTBEAT]:
-                self.router.send_multipart([ident, P.DELIM, P.HEARTBEAT_REPLY, P.OK])
-            elif rest[:2] == [P.DELIM, P.JOIN]:
-                self.router.send_multipart([ident, P.DELIM, P.JOIN_REPLY, rest[2], P.OK, msgpack.packb({})])
-                self.router.send_multipart([ident, b"\xff.", b"1", b"\xfe.", b"2", b"ok.", b"3"])
-        self.router.close(0)
-        self.ctx.term()
+    def sent_after_join(self, member: bytes) -> None:
+        self.router.send_multipart([member, b"\xff.", b"1", b"\xfe.", b"2", b"ok.", b"3"])
 
 
 @pytest.mark.timeout(30)
 def test_a_member_counts_malformed_messages_not_records(tmp_path: Path) -> None:
-    fake = _OneBadMessage(tmp_path)
-    fake.start()
-    try:
-        with BusClient(fake.eps, "victim") as c:
-            c.join(["ok."])
-            assert c.recv(5.0) == [("ok.", b"3")]
-            assert c.malformed == 1
-            c.left = True  # the fake bus does not implement LEAVE
-    finally:
-        fake.stop.set()
-        fake.join(5)
+    with _victim_of(_OneBadMessage(tmp_path)) as c:
+        assert c.recv(5.0) == [("ok.", b"3")]
+        assert c.malformed == 1
