@@ -1,18 +1,18 @@
-"""tickbus transport: the bus process, its member client, control client, taps and an in-process
-twin. Knows nothing about trading; depends on pyzmq and msgpack only. Protocol: bus/protocol.py."""
+"""tickbus transport: the bus process, its member client, control client and taps. Knows nothing
+about trading; depends on pyzmq and msgpack only. Protocol: bus/protocol.py."""
 
-from bus.api import MemberClient
+from bus.api import MemberClient, MemberLink
 from bus.client import BusClient
 from bus.control import ControlClient
 from bus.endpoints import Endpoints
 from bus.errors import BusError, BusLost, IdleTimeout, JoinError, MemberLost
-from bus.inprocess import InProcessBus, InProcessClient
-from bus.server import BusServer, spawn_bus_process, start_bus_process, wait_bus_ready
+from bus.processes import spawn_bus_process, start_bus_process, wait_bus_ready
+from bus.server import BusServer
 from bus.tap import Tap
 
 __all__ = [
     "BusClient", "BusError", "BusLost", "BusServer", "ControlClient", "Endpoints", "IdleTimeout",
-    "InProcessBus", "InProcessClient", "JoinError", "MemberClient", "MemberLost", "Tap",
+    "JoinError", "MemberClient", "MemberLink", "MemberLost", "Tap",
     "spawn_bus_process",
     "start_bus_process",
     "wait_bus_ready",

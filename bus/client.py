@@ -120,8 +120,6 @@ class BusClient:
         *,
         heartbeat_interval: float = 0.1,
         bus_silence_timeout: float = 5.0,
-        batch_publishes: bool = True,
-        hold_publishes: bool = False,
     ) -> None:
         self.endpoints = coerce(endpoints)
         self.name = name
@@ -144,8 +142,6 @@ class BusClient:
         self._rcvtimeo = -1
         self._inbox: deque[tuple[str, bytes]] = deque()
         self._out: list[bytes] = []  # queued PUBLISH records (frames), see publish()
-        self._max_out = 2 * MAX_BATCH if batch_publishes else 2
-        self._hold_all = hold_publishes and batch_publishes
         self._unacked = 0
         self._req = 0
         self._awaiting: tuple[bytes, bytes] | None = None
@@ -153,6 +149,7 @@ class BusClient:
         self.idle_replies: deque[tuple[bytes, bytes, bytes]] = deque()  # (rid, status, body)
         self._reply: list[bytes] | None = None
         self.joined = False
+        self.critical = False  # once joined: whether losing us fails the run (bus/policy.py)
         self.left = False
         self._closed = False
         self._bus_lost = False
@@ -169,7 +166,9 @@ class BusClient:
         critical: bool = True,
         timeout: float = 10.0,
     ) -> None:
-        """Handshake: returns only once the bus routes (and counts) matching messages to us."""
+        """Handshake: returns only once the bus routes (and counts) matching messages to us.
+        `critical` asks that losing us fail the run; the run's policy may grant less (then
+        `self.critical` is False: bus/policy.py)."""
         if isinstance(prefixes, str):
             raise TypeError("prefixes must be a sequence of strings, not one string")
         prefixes = list(prefixes)
@@ -193,6 +192,7 @@ class BusClient:
         if frames[3] != P.OK:
             raise JoinError(f"join of {self.name!r} refused: {info.get('error', '?')}")
         self.joined = True
+        self.critical = bool(info.get("critical", critical))  # what the run's policy granted
         hb_timeout = info.get("heartbeat_timeout")
         if isinstance(hb_timeout, (int, float)) and hb_timeout > 0:
             self._hb.interval = min(self._hb.interval, hb_timeout / 4.0)
@@ -225,14 +225,12 @@ class BusClient:
         handling them) the message is held and sent, in order, together with the ACK (or the next
         recv(), wait_until_idle(), flush(), leave(), stats(), close(), or once MAX_BATCH are held):
         a member's outputs and its ack then reach the bus as one ZeroMQ message, one wake-up of
-        the bus instead of one per message. Otherwise it is sent at once (unless the client was
-        made with hold_publishes=True: then every publish waits for the next such call, e.g. a
-        publisher's wait_until_idle, saving one message per round)."""
+        the bus instead of one per message. Otherwise it is sent at once."""
         t = P.topic_bytes(topic)
         out = self._out
         out.append(t)
         out.append(payload)
-        if len(out) >= self._max_out or not (self._unacked or self._hold_all):
+        if not self._unacked or len(out) >= 2 * MAX_BATCH:
             self.flush()
 
     def flush(self) -> None:
@@ -283,7 +281,7 @@ class BusClient:
 
     def ack(self, count: int | None = None) -> None:
         """Acknowledge every delivery recv() returned and not yet acked (or the first `count` of
-        them: a pacer holds the rest), in one ACK.
+        them: the rest stay pending), in one ACK.
 
         Call it after publishing everything those deliveries caused (invariant 3)."""
         n = self._unacked if count is None else min(count, self._unacked)
@@ -293,14 +291,14 @@ class BusClient:
         elif self._out:
             self.flush()
 
-    def request_idle(self, timeout: float, *, include_trailing: bool = False, exclude_self: bool = True,
-                     ack: int = 0, stall: bool = False) -> bytes:
-        """Ask, without blocking, to be told when everything published so far has been processed
-        by every other counted member; the answer arrives in `idle_replies` (recv() returns early
-        for it). Returns the request id. Used by a pacer (protocol.py, invariant 4). `ack` first
-        acknowledges that many deliveries, in the same ZeroMQ message (one bus wake-up, not two).
-        With `stall` the bus answers "timeout" only once no member has acknowledged anything for
-        `timeout` s: a bound on being stuck, not on the length of the wait."""
+    def request_idle(self, timeout: float, *, include_trailing: bool = False, ack: int = 0,
+                     stall: bool = False) -> bytes:
+        """wait_until_idle without blocking: the answer arrives in `idle_replies` (recv() returns
+        early for it; take_idle_reply reads it), so the caller keeps receiving meanwhile. Returns
+        the request id. `ack` first acknowledges that many deliveries, in the same ZeroMQ message
+        (one bus wake-up, not two). With `stall` the bus answers "timeout" only once no member has
+        acknowledged anything for `timeout` s: a bound on being stuck, not on the length of the
+        wait (the datafeed's barrier, components/runtime.py)."""
         rid = self._next_rid()
         self._async_waits.add(rid)
         frames: list[bytes] = []
@@ -308,7 +306,7 @@ class BusClient:
         if n > 0:
             self._unacked -= n
             frames += [P.DELIM, P.ACK, b"%d" % n]
-        args = (include_trailing, float(timeout), exclude_self, True) if stall else (include_trailing, float(timeout), exclude_self)
+        args = (include_trailing, float(timeout), True) if stall else (include_trailing, float(timeout))
         frames += [P.DELIM, P.WAIT, rid, msgpack.packb(args)]
         self._command(*frames)
         return rid
@@ -334,7 +332,7 @@ class BusClient:
     # ------------------------------------------------------------------ barrier, stats
     def wait_until_idle(self, timeout: float, *, include_trailing: bool = True) -> None:
         """Return once everything we published before this call, and everything it caused
-        transitively, has been processed by every counted member (bus/protocol.py, idle tracking)."""
+        transitively, has been processed by every counted member (protocol.py, invariant 4)."""
         rid = self._next_rid()
         self._command(P.DELIM, P.WAIT, rid, msgpack.packb((include_trailing, float(timeout))))
         frames = self._await(P.WAIT_REPLY, rid, timeout + REPLY_GRACE_S)
@@ -418,11 +416,14 @@ class BusClient:
             if self.stop_requested:
                 self.discarded += n // 2
                 return
+            bad = None
             for k in range(0, n, 2):
                 try:
                     self._inbox.append((frames[k].decode(), frames[k + 1]))
                 except UnicodeDecodeError:
-                    self._bad(f"delivery topic {frames[k][:40]!r} is not UTF-8")
+                    bad = bad or f"delivery topic {frames[k][:40]!r} is not UTF-8"
+            if bad:
+                self._bad(bad)  # once per message, however many of its records are bad
         else:
             self._on_command(frames)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgpack
@@ -68,6 +69,22 @@ class ControlClient:
     def members(self) -> dict[str, dict[str, Any]]:
         return dict(self.request(P.CTL_MEMBERS)["members"])
 
+    def wait_members(self, missing: Callable[[Mapping[str, Any]], str | None], timeout: float, *,
+                     check: Callable[[], None] = lambda: None, every: float = 0.01) -> dict[str, dict[str, Any]]:
+        """Poll members() until `missing(members)` is None (otherwise it says what is missing, e.g.
+        `Joined`); `check` runs between polls and may raise to give up (a child that exited, a
+        cancel). TimeoutError("<what is missing> within <timeout> s") once `timeout` passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            members = self.members()
+            lack = missing(members)
+            if lack is None:
+                return members
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{lack} within {timeout:g} s")
+            check()
+            time.sleep(every)
+
     def stop_member(self, name: str) -> None:
         """Ask a member to stop (its client sets stop_requested); it should then leave()."""
         self.request(P.CTL_STOP_MEMBER, name=name)
@@ -91,3 +108,15 @@ class ControlClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Joined:
+    """A wait_members condition: every one of `names` is a member (`missing`: who is not, yet)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = list(names)
+        self.missing = list(self.names)
+
+    def __call__(self, members: Mapping[str, Any]) -> str | None:
+        self.missing = [n for n in self.names if n not in members]
+        return f"{', '.join(self.missing)} did not join the bus" if self.missing else None

@@ -7,6 +7,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bus.errors import BusError
+from bus.registry import pid_exited
 from bus.run_contract import ENDPOINTS_FILE, write_atomic
 
 
@@ -57,3 +59,18 @@ class Endpoints:
 def coerce(endpoints: "Endpoints | str | os.PathLike[str]") -> Endpoints:
     """Accept an Endpoints, an endpoints.json path or a run directory."""
     return endpoints if isinstance(endpoints, Endpoints) else Endpoints.load(endpoints)
+
+
+def refuse_if_running(ep_file: Path) -> None:
+    """Binding ipc would silently steal a live bus's sockets: BusError if the bus that wrote
+    `ep_file` is alive; otherwise the stale file is removed."""
+    try:
+        old = Endpoints.load(ep_file)
+    except (OSError, ValueError, KeyError):
+        return
+    if old.pid != os.getpid() and not pid_exited(old.pid, None):
+        raise BusError(f"a bus (pid {old.pid}) is already running in {ep_file.parent}")
+    try:
+        ep_file.unlink()
+    except OSError:
+        pass

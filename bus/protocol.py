@@ -1,16 +1,19 @@
 """The tickbus wire protocol: every frame the bus, its members, control clients and taps exchange.
 
-Check the code against this text: server.py (the bus), client.py (members), control.py, tap.py.
-The constants at the bottom are the only spellings of the kinds and statuses used below.
+Check the code against this text: the bus (server.py, which reads member messages, and the pieces
+it drives: router.py, waits.py, liveness.py, control_service.py, hosted.py, policy.py), members
+(client.py), control clients (control.py), taps (tap.py). The constants at the bottom are the
+only spellings of the kinds and statuses used below.
 
 Sockets and endpoints
 ---------------------
 The bus binds three endpoints, written atomically to <run_dir>/endpoints.json (endpoints.py) once
 all are bound. Default ipc:// paths in the 0700 run dir (a private 0700 temp dir when the path
-would exceed the unix-socket limit); tcp://127.0.0.1:<random port> with transport="tcp".
-With --listen tcp://HOST:PORT members binds there and control/tap on HOST, any port; off loopback
-(or with --curve) all three are CURVE servers and only the run's access key gets past the
-handshake: frames below never reach the bus from anyone else (bus/security.py).
+would exceed the unix-socket limit): only the run's user reaches them. With transport="tcp" they
+are tcp://127.0.0.1:<random port>; with --listen tcp://HOST:PORT members binds there and
+control/tap on HOST, any port. Every tcp endpoint, loopback included, is a CURVE server: only the
+run's access key gets past the handshake, so the frames below never reach a tcp bus from anyone
+else (bus/security.py).
 
   members  ROUTER, ROUTER_MANDATORY,  each member: one DEALER for data (routing id chosen by the
            SNDHWM=RCVHWM=0            client: b"m" + 15 random bytes) and one DEALER owned by its
@@ -35,9 +38,7 @@ A message is one or more records, processed strictly in order:
 
   PUBLISH  [topic, payload]                       topic non-empty: 2 frames
   JOIN     ["", J, rid, msgpack{name, prefixes, tracked, trailing, critical, pid, host}]
-  WAIT     ["", I, rid, msgpack[include_trailing, timeout_s, exclude_self?, stall?]]  (wait-until-idle;
-                                                  with exclude_self the waiter's own pending is
-                                                  not counted: a pacer, see invariant 4; with
+  WAIT     ["", I, rid, msgpack[include_trailing, timeout_s, stall?]]  (wait-until-idle; with
                                                   stall the timeout counts from the last ACK of
                                                   any member: "timeout" means no progress for
                                                   timeout_s, however long the wait as a whole)
@@ -49,8 +50,10 @@ A message is one or more records, processed strictly in order:
 A record starting with a non-empty frame is a PUBLISH; one starting with "" is a command whose
 frame count is fixed by its kind (COMMAND_FRAMES). The client sends most records alone; it
 batches the outputs a member publishes while handling deliveries with the ACK that follows them
-(e.g. [t1, p1, t2, p2, "", A, "2"]), so outputs + ack cost the bus one wake-up. Any connection may
-PUBLISH (joined or not); a connection whose member left or was lost has its records dropped.
+(e.g. [t1, p1, t2, p2, "", A, "2"]), so outputs + ack cost the bus one wake-up. Only a joined
+member may PUBLISH, and only the topics the run's policy grants it ("The run's policy" below);
+any other PUBLISH is refused. A connection whose member left or was lost has its records dropped
+(stats["dropped"]): it was told to stop.
 
 Bus -> member (data DEALER)
 ~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -61,7 +64,8 @@ Bus -> member (data DEALER)
   REPLY    ["", kind, rid, status, body]          kind j (JOIN), i (WAIT), l (LEAVE), s (STATS)
   STOP     ["", x, reason-utf8]                   stop_member / shutdown / this member was lost
 
-  j ok  msgpack{bus_pid, heartbeat_timeout}       j err       msgpack{error}
+  j ok  msgpack{bus_pid, heartbeat_timeout,       j err       msgpack{error}
+                critical}  (what the run's policy granted: losing it fails the run)
   i ok  ""                                        i timeout   msgpack{error, pending{name: n}}
   i failed msgpack{error, member}                 i shutdown  msgpack{error}
   l ok  ""                                        s ok        msgpack(stats)
@@ -98,6 +102,22 @@ publishes is routed and counted before its ACK is applied, exactly the order a r
 single DEALER gives (invariant 3). A STOP is a call to its stop() (what that publishes is routed),
 after which it has left. An exception from it is a loss: it is removed, and if critical the bus
 fails as for a dead process (invariant 5). It needs no heartbeat: it lives as long as the bus.
+The run's policy binds it like any member.
+
+The run's policy (policy.py)
+~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+The run, not the joiner, decides whose loss fails the run and who may publish what; it gives the
+bus a policy (--policy FILE; without one every member is as critical as it asks and publishes
+anything: tests, benchmarks). policy.py states the rules; in short:
+- the run's own members (named in the policy) are critical if they ask and the policy says so,
+  and publish only the topic prefixes the policy lists for them;
+- the first N other joiners (N: the attachers the run expects) are critical if they ask and the
+  run's on-attach-loss is "fail"; every later one is a surprise joiner and never critical. Each
+  publishes only the policy's attacher prefixes with its own name in them;
+- a connection that has not joined publishes nothing.
+A PUBLISH outside its sender's rights is refused: counted in stats["refused"] (and the member's
+"refused"), logged (at most 10 lines/s), never delivered, and not malformed. A non-critical
+member cannot stall the run either (invariant 5).
 
 Tap (XPUB -> SUB)
 ~~~~~~~~~~~~~~~~~
@@ -110,9 +130,11 @@ Malformed input
 ~~~~~~~~~~~~~~~
 Whatever does not parse (wrong frame count, unknown kind, truncated command, bad msgpack, topic
 not UTF-8 or not ending in '.', an ACK from a connection that never joined, an ACK count that is
-not a positive integer or exceeds what is pending) is counted once per message in
-stats["malformed"], logged to stderr (at most 10 lines/s, then a count of suppressed lines) and
-dropped; records before the fault in the same message have been applied. The client counts
+not a positive integer or exceeds what is pending) is dropped and logged to stderr (at most 10
+lines/s, then a count of suppressed lines); stats["malformed"] counts messages, not records: a
+message with one fault or several counts once. The valid records of that message are applied:
+those before a fault that leaves the rest of the message unreadable (a frame that is no record),
+and every other valid record around a bad one (a bad topic, a bad ACK count). The client counts
 malformed bus messages in BusClient.malformed the same way. Neither ever raises out.
 
 Topics
@@ -121,35 +143,33 @@ UTF-8, every segment ends with ".": the prefix "BarReceived.AAPL." never matches
 "BarReceived.AAPLX.". Join prefixes must be "" (everything) or end with ".".
 
 Idle tracking: how each invariant is met
----------------------------------------
+----------------------------------------
 1. Counted only once live. The bus adds the member to its routing table while handling JOIN and
    only then replies "j ok"; every PUBLISH it handles afterwards is routed and counted to it.
-   BusClient.join returns only after "j ok". (server._on_join, registry.Registry.add)
+   BusClient.join returns only after "j ok". (server.BusServer._on_join, registry.Registry.add)
 2. One pending per matching counted member. For each PUBLISH the bus sends one DELIVER to every
    joined member with a matching prefix (several matching prefixes still mean one copy) and adds
-   one pending to each that is tracked or trailing. (server._forward, Registry.route)
+   one pending to each that is tracked or trailing. (router.Router.forward, Registry.route)
 3. Acks after outputs, on the same ordered path. PUBLISH and ACK travel on the member's one DEALER
    and the client holds the outputs made while deliveries are unacked until the ACK, in the same
    message, after them: the bus forwards and counts the outputs before it uncounts the input.
-   ACK carries a count: one per drained batch. (client.BusClient.publish/ack, server._records)
+   ACK carries a count: one per drained batch. (client.BusClient.publish/ack, server.BusServer._records)
 4. Idle. WAIT travels on the waiter's DEALER after its publishes and the bus forwards a PUBLISH
    synchronously when it reads it, so when it reads WAIT everything the waiter published before
    has been forwarded and counted. It replies "i ok" once non-trailing pending is 0 and trailing
    pending is 0 (include_trailing) or <= max_trailing_backlog (otherwise), re-checking on every
-   ACK, LEAVE and loss. (server._on_wait, _check_waiters, Registry.idle)
-   Pacing (a member that releases work step by step; tickbus's broker no longer needs it: a
-   strategy holds bars itself until the broker releases them, components/broker.py): a member may
-   hold deliveries unacknowledged (they
-   stay pending, so a publisher's plain WAIT cannot return while they are unused) and send WAIT
-   with exclude_self after each step; its reply says everything the member published before that
-   WAIT has been fully processed by every other counted member. A reply to an older WAIT, after
-   the member published again, is no evidence of that, and the member ignores it.
+   ACK, LEAVE and loss. (waits.Waits.on_wait, Waits.check, Registry.idle)
+   A member may acknowledge fewer deliveries than it received: the rest stay pending, so no WAIT
+   returns while it holds them.
 5. Loss is loud. A member whose process exited (pid polled every 80 ms when it runs on the bus's
    host; zombies and reused pids count as exited), whose connection vanished (a ROUTER_MANDATORY
    send fails) or whose heartbeats stopped for heartbeat_timeout is removed and sent STOP; if it
    was critical the bus becomes failed and every pending and future WAIT is answered "failed"
-   naming it (MemberLost). A non-critical member is just removed (stats["lost_members"]). LEAVE
-   removes a member and its pending without error. (server._housekeeping, _lose)
+   naming it (MemberLost). A non-critical member is just removed (stats["lost_members"]); and
+   when a WAIT with stall times out while only non-critical members have work pending, they are
+   lost ("made no progress") and the wait goes on: a member whose loss cannot fail the run
+   cannot stall it either. LEAVE removes a member and its pending without error.
+   (liveness.Liveness.check, server.BusServer.lose, waits.Waits.expire)
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Members, routing and idle bookkeeping: the logic shared by the bus process and InProcessBus.
+"""Members, routing and idle bookkeeping: the bus's state, without sockets.
 
-No sockets here. The bus process inlines the per-message hot path (see server._drain_members) but
-uses these structures, so both buses route and count identically.
+The router (bus/router.py) reads the route cache and updates the counters on every PUBLISH; what
+changes membership (join, leave, loss) and what reads the state (idle, stats) is here.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class Member:
     __slots__ = (
         "name", "ident", "prefixes", "bprefixes", "tracked", "trailing", "critical", "pid", "host",
         "proc_start", "local", "hosted", "delivered", "acknowledged", "pending", "published", "last_hb", "joined_at",
+        "admission", "may_publish", "granted", "refused",
     )
 
     def __init__(
@@ -59,10 +60,18 @@ class Member:
         self.published = 0
         self.last_hb = now
         self.joined_at = now
+        self.admission = "open"  # how the run's policy admitted it (bus/policy.py)
+        self.may_publish: tuple[bytes, ...] | None = None  # topic prefixes it may publish (None: any)
+        self.granted: set[bytes] = set()  # topics it published and was allowed to (bus/router.py)
+        self.refused = 0  # its PUBLISHes outside its rights
 
     @property
     def counted(self) -> bool:
         return self.tracked or self.trailing
+
+    def may(self, topic: bytes) -> bool:
+        """Whether the run's policy lets it publish `topic` (the prefix scan behind `granted`)."""
+        return self.may_publish is None or matches(topic, self.may_publish)
 
     def info(self, now: float) -> dict[str, Any]:
         return {
@@ -75,7 +84,9 @@ class Member:
             "pending": self.pending,
             "heartbeat_age_s": round(max(0.0, now - self.last_hb), 4),
             "published": self.published,
+            "refused": self.refused,
             "prefixes": list(self.prefixes),
+            "admission": self.admission,
         }
 
 
@@ -138,6 +149,7 @@ class Registry:
         self.lost: dict[str, str] = {}
         self.gone: dict[Hashable, str] = {}  # idents of members that left or were lost -> why
         self.malformed = 0
+        self.refused = 0  # PUBLISH records outside their sender's rights (bus/policy.py)
         self.dropped = 0  # messages from members already removed
         self.barrier = LatencyRing()
 
@@ -221,13 +233,9 @@ class Registry:
         return err
 
     # --- idle ---
-    def idle(self, include_trailing: bool, exclude: Member | None = None) -> bool:
-        """Nothing pending for counted members (`exclude`'s own pending aside: a pacer waiting
-        for the reactions to what it released, while it holds deliveries it has not used yet)."""
-        main = self.pending_main
-        if exclude is not None and exclude.tracked and not exclude.trailing:
-            main -= exclude.pending
-        if main:
+    def idle(self, include_trailing: bool) -> bool:
+        """Nothing pending for counted members (trailing ones: none, or within the backlog bound)."""
+        if self.pending_main:
             return False
         if include_trailing:
             return self.pending_trailing == 0
@@ -262,6 +270,7 @@ class Registry:
             "members": {m.name: m.info(now) for m in self.members.values()},
             "barrier": barrier,
             "malformed": self.malformed,
+            "refused": self.refused,
             "failed": self.failed,
             "lost_members": dict(self.lost),
             "taps": taps,

@@ -8,6 +8,7 @@ The run directory
 One private (0700) directory per run, created by the orchestrator (orchestrator/rundir.py) and
 given to every child as --run-dir. Its files, who writes them, who reads them:
 
+  policy.json     the orchestrator, before the bus starts       the bus (--policy: bus/policy.py)
   endpoints.json  the bus, once its endpoints are bound        every client (bus/endpoints.py)
   run.json        the orchestrator, once the run is joinable    ps / attach / monitor
   access.key      the bus, with CURVE (bus/security.py)         tcp clients (the run's key)
@@ -27,6 +28,11 @@ Exit codes (every child process)
                       that vanished, a hung member it hosts)
   EXIT_RUN_FAILED  3  it ended because the run failed elsewhere (the bus failed its wait, or
                       the bus went away): a consequence, the cause is someone else's record
+
+The parent
+----------
+Every child of a run is spawned with TICKBUS_PARENT_PID naming its spawner (PARENT_PID_ENV) and
+ends when that process dies (bus/processes.die_with_parent): no run leaves orphans.
 
 The failure record
 ------------------
@@ -64,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 # --- files of the run directory ---
+POLICY_FILE = "policy.json"
 ENDPOINTS_FILE = "endpoints.json"
 RUN_FILE = "run.json"
 PROGRESS_FILE = "progress.json"
@@ -71,6 +78,9 @@ GO_FILE = "go"
 FAILURES_DIR = "failures"
 RECORDED_FILE = "recorded.json"
 BUS_LOG = "bus.log"
+
+# --- environment of every child: the pid of the process it must not outlive ---
+PARENT_PID_ENV = "TICKBUS_PARENT_PID"
 
 # --- exit codes ---
 EXIT_OK = 0

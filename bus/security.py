@@ -1,12 +1,13 @@
-"""Who may talk to a bus: where it listens and, beyond loopback, ZeroMQ CURVE keys (zmq.auth).
+"""Who may talk to a bus: where it listens and, over tcp, ZeroMQ CURVE keys (zmq.auth).
 
-Why: ipc sockets live in a 0700 directory and loopback tcp is reachable only from this host, so
-they need no keys. Anything else is reachable from the network: the bus then requires CURVE
-(`listen` off loopback turns it on; `curve=True` forces it, e.g. on 127.0.0.1 in tests), and
-refuses every connection that does not present the run's access key. No crypto of ours: the keys
-come from zmq.auth.create_certificates, the check from zmq.auth's ThreadAuthenticator.
+Why: ipc sockets live in the run's 0700 directory, so only its user reaches them. A tcp port is
+everyone's: on a shared host 127.0.0.1 is reachable by every local user, and any other address
+by the network. So every tcp bus, loopback included, requires CURVE on all three endpoints
+(members, control, tap) and refuses every connection that does not present the run's access key.
+No crypto of ours: the keys come from zmq.auth.create_certificates, the check from zmq.auth's
+ThreadAuthenticator.
 
-Files the bus writes into its run directory (0700) when CURVE is on:
+Files the bus writes into its run directory (0700) over tcp:
 
   curve/server.key, curve/server.key_secret   the bus's key pair
   curve/clients/access.key                    public half of the access key: the one allowed client
@@ -14,13 +15,14 @@ Files the bus writes into its run directory (0700) when CURVE is on:
                                               whose metadata holds server-key, bus-pid, members,
                                               control, tap and what the starter added (run-id, ...)
 
-Whoever holds access.key may join, publish and tap; `endpoints_from_key` turns it into Endpoints.
+Whoever holds access.key may join, publish (what the run's policy lets its member publish,
+bus/policy.py), tap and send control requests; endpoints.json names it, so local clients of the
+same user find it there, and `endpoints_from_key` turns a copy of it into Endpoints elsewhere.
 Refused handshakes (no key, wrong key) are logged to the bus's stderr by a monitor thread.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -63,20 +65,6 @@ def split_tcp(endpoint: str) -> tuple[str, str]:
     if port not in ("*", "0") and not port.isdigit():
         raise ValueError(f"{endpoint!r}: port {port!r} is not a number")
     return host, port
-
-
-def is_loopback(endpoint: str) -> bool:
-    """True for ipc:// and for tcp on a loopback address (only this host can connect)."""
-    if endpoint.startswith(("ipc://", "inproc://")):
-        return True
-    host, _ = split_tcp(endpoint)
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # an interface name or host name: assume reachable from outside
 
 
 def _with_host(endpoint: str, host: str) -> str:
@@ -245,30 +233,27 @@ def _no_security(sock: zmq.Socket[Any]) -> None:
 
 # --- server side -------------------------------------------------------------------------------
 
-def bus_args(listen: str | None, curve: bool, key_metadata: dict[str, str] | None = None) -> list[str]:
+def bus_args(listen: str | None, key_metadata: dict[str, str] | None = None) -> list[str]:
     """`python -m bus` arguments for these settings (see ServerSecurity)."""
     args: list[str] = []
     if listen:
         args += ["--listen", listen]
-    if curve:
-        args.append("--curve")
     if key_metadata:
         args += ["--key-metadata", json.dumps(key_metadata)]
     return args
 
 
 class ServerSecurity:
-    """Where the bus binds (`listen`: members on it, control and tap on the same host, any port)
-    and whether CURVE guards every socket. The bus calls start() before binding, secure() on each
-    socket, published() once bound (before writing endpoints.json) and stop() before closing."""
+    """CURVE on every socket of a tcp bus, and where it binds (`listen`: members on it, control
+    and tap on the same host, any port; None: 127.0.0.1, any ports). The bus calls start() before
+    binding, secure() on each socket, published() once bound (before writing endpoints.json) and
+    stop() before closing."""
 
-    def __init__(self, listen: str | None = None, curve: bool = False,
-                 key_metadata: dict[str, str] | None = None) -> None:
+    def __init__(self, listen: str | None = None, key_metadata: dict[str, str] | None = None) -> None:
         if listen is not None:
             host, port = split_tcp(listen)
             listen = f"tcp://{host}:{'*' if port in ('0', '*') else port}"
         self.listen = listen
-        self.curve = bool(curve) or (listen is not None and not is_loopback(listen))
         self.key_metadata = {str(k): str(v) for k, v in (key_metadata or {}).items()}
         self._auth: Any = None
         self._run_dir: Path | None = None
@@ -278,7 +263,7 @@ class ServerSecurity:
         self._log: Callable[[str], None] = print
 
     def address(self, name: str) -> str | None:
-        """The bind address of one socket (None: the bus's default ipc/loopback choice)."""
+        """The bind address of one socket (None: the bus's default, 127.0.0.1 on any port)."""
         if self.listen is None:
             return None
         return self.listen if name == "members" else f"tcp://{split_tcp(self.listen)[0]}:*"
@@ -287,8 +272,6 @@ class ServerSecurity:
         """Server keys and the authenticator, before any socket binds (no window without checks)."""
         # the refusal thread gets a log of its own: RateLimitedLog is not thread-safe
         self._log = RateLimitedLog(getattr(log, "prefix", "tickbus-bus"), 10, getattr(log, "stream", None))
-        if not self.curve:
-            return
         from zmq.auth.thread import ThreadAuthenticator
 
         self._run_dir = run_dir
@@ -308,17 +291,16 @@ class ServerSecurity:
         self._auth.configure_curve(domain="*", location=str(clients))  # empty yet: refuses all
 
     def secure(self, name: str, sock: zmq.Socket[Any]) -> None:
-        if self._server is None:
-            return
+        """Make `sock` a CURVE server with the bus's keys (before it binds)."""
+        assert self._server is not None, "start() first"
         sock.curve_server = True
         sock.curve_publickey, sock.curve_secretkey = self._server
         self._monitored.append((name, sock))
 
     def published(self, bound: dict[str, str]) -> dict[str, Any]:
-        """Endpoints fields for endpoints.json; with CURVE also writes access.key and allows it."""
+        """Endpoints fields for endpoints.json (with the key fields); writes access.key and allows it."""
         eps: dict[str, Any] = {name: _local_form(ep) for name, ep in bound.items()}
-        if self._server is None or self._run_dir is None:
-            return eps
+        assert self._server is not None and self._run_dir is not None, "start() first"
         metadata = {"server-key": self._server[0].decode(), "bus-pid": str(os.getpid()), **bound, **self.key_metadata}
         clients = self._run_dir / CURVE_DIR / "clients"
         tmp = Path(tempfile.mkdtemp(prefix=".access-", dir=self._run_dir))

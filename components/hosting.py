@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bus.hosted import HostLink
+from bus.api import MemberLink
 from bus.run_contract import EXIT_FAILED
 from components.component import Component
 from components.runtime import exception_record, handle, instantiate, leave_failure, publish_outbox
@@ -31,18 +31,18 @@ class HostedComponent:
     def prefixes(self) -> list[str]:
         return list(self.component.subscriptions())
 
-    def start(self, link: HostLink) -> None:
+    def start(self, link: MemberLink) -> None:
         self.component.start()
         publish_outbox(link, self.component)
 
-    def handle(self, messages: list[tuple[str, bytes]], link: HostLink) -> None:
+    def handle(self, messages: list[tuple[str, bytes]], link: MemberLink) -> None:
         handle(self.component, link, messages)
 
-    def tick(self, link: HostLink) -> None:
+    def tick(self, link: MemberLink) -> None:
         self.component.tick()
         publish_outbox(link, self.component)
 
-    def stop(self, link: HostLink) -> None:
+    def stop(self, link: MemberLink) -> None:
         self.component.stop()
         publish_outbox(link, self.component)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bus import run_contract as RC
+from bus.api import MemberClient, MemberLink
 from bus.run_contract import FailureRecord
 from components import codec
 from components.component import Component
@@ -71,13 +72,13 @@ class _Stop:
             signal.signal(sig, handler)
 
 
-def publish_outbox(client: Any, component: Component) -> None:
+def publish_outbox(client: MemberLink, component: Component) -> None:
     """Publish what the component emitted, in order, consecutive events of a topic as one message."""
     for topic, batch in codec.group_by_topic(component.drain()):
         client.publish(topic, codec.encode(batch))
 
 
-def decode_or_report(client: Any, topic: str, payload: bytes) -> list[Any] | None:
+def decode_or_report(client: MemberLink, topic: str, payload: bytes) -> list[Any] | None:
     """The message's events, or None after reporting a frame that does not decode (dropped)."""
     try:
         return codec.decode(topic, payload)
@@ -88,7 +89,7 @@ def decode_or_report(client: Any, topic: str, payload: bytes) -> list[Any] | Non
 
 def serve(
     component: Component,
-    client: Any,
+    client: MemberClient,
     *,
     tracked: bool = True,
     trailing: bool = False,
@@ -117,7 +118,7 @@ def serve(
     publish_outbox(client, component)
 
 
-def handle(component: Component, client: Any, messages: list[tuple[str, bytes]]) -> None:
+def handle(component: Component, client: MemberLink, messages: list[tuple[str, bytes]]) -> None:
     """Dispatch a batch of deliveries, publish what it produced, then acknowledge them."""
     raw = component.wants_raw
     acked = 0
@@ -162,7 +163,7 @@ def feed_messages(timestamps: Iterable[list[Any]], window: int) -> Iterator[tupl
 
 def replay(
     datafeed: Any,
-    client: Any,
+    client: MemberClient,
     *,
     barrier_timeout: float,
     progress_path: Path | None = None,
@@ -186,7 +187,7 @@ def replay(
         wait may be long (a window of slow strategies); what fails it is `barrier_timeout` s in
         which no member acknowledged anything: a hung component (the bus says which is pending).
         A dead or silent bus ends it sooner (client.recv raises BusLost)."""
-        rid = client.request_idle(barrier_timeout, include_trailing=include_trailing, exclude_self=False, stall=True)
+        rid = client.request_idle(barrier_timeout, include_trailing=include_trailing, stall=True)
         while not client.take_idle_reply(rid):
             if should_stop() or client.stop_requested:
                 return False
@@ -295,17 +296,15 @@ def wait_for_members(run_dir: Path, names: list[str], timeout: float) -> None:
     """Block until every named member has joined the bus: children start together (their imports
     overlap) and still join in dependency order (nothing is published before its subscribers)."""
     from bus import ControlClient
+    from bus.control import Joined
+
+    def stopped() -> None:
+        if _Stop.requested:
+            raise Stopped()
 
     control = ControlClient(run_dir, timeout=max(1.0, timeout))
-    missing = list(names)
-
-    def joined() -> bool:
-        members = control.members()
-        missing[:] = [n for n in names if n not in members]
-        return not missing
-
     try:
-        _wait_until(joined, timeout, lambda: ", ".join(missing) + f" did not join the bus within {timeout:g} s", 0.01)
+        control.wait_members(Joined(names), timeout, check=stopped)
     finally:
         control.close()
 
@@ -354,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="datafeed: open the data, then replay once the orchestrator creates the go file")
     args = parser.parse_args(argv)
 
-    from bus.server import die_with_parent
+    from bus.processes import die_with_parent
 
     _Stop.install()
     die_with_parent(ORPHAN_SIGNAL)

@@ -8,7 +8,8 @@ components.runtime.serve - so attached and launched strategies behave identicall
 
 The bus routes each message to the members joined when it is forwarded, and a timestamp's bars
 never span two messages: an attached strategy sees every bar from the first timestamp after its
-join, never half of one. It joins critical (its loss fails the run) unless on_loss is "drop".
+join, never half of one. It asks to join critical (its loss fails the run) unless on_loss is "drop";
+the run decides (bus/policy.py): only the attachers it expects (--expect-attach) can be critical.
 """
 
 from __future__ import annotations
@@ -141,8 +142,8 @@ def _serve(target: Target, cls: type, sid: str, session: Session, *, params: dic
         "on_loss": on_loss, "host": socket.gethostname(), "pid": os.getpid(),
     }
     rec = (lambda fields: attached.record(info.runs_db, info.run_id, sid, fields)) if info else (lambda fields: None)
-    _observe(strategy, session, rec, entry, log)
     client = BusClient(target.endpoints, sid)
+    _observe(strategy, session, rec, entry, log, client)
     try:
         runtime.serve(strategy, client, critical=(on_loss == "fail"), should_stop=lambda: detach.requested)
         session.left = _why_left(detach.requested, client)
@@ -156,7 +157,7 @@ def _serve(target: Target, cls: type, sid: str, session: Session, *, params: dic
     except Exception:
         text = traceback.format_exc()
         session.left, session.error, code = f"error: {text.strip().splitlines()[-1]}", text, RC.EXIT_FAILED
-        if on_loss == "fail":  # like a launched strategy: the run fails now, with our traceback
+        if client.critical:  # like a launched strategy: the run fails now, with our traceback
             if info is not None:
                 runtime.report_failure(info.dir, runtime.exception_record(sid))
             else:
@@ -174,15 +175,18 @@ def _serve(target: Target, cls: type, sid: str, session: Session, *, params: dic
     return code
 
 
-def _observe(strategy: Any, session: Session, rec: Any, entry: dict[str, Any], log: TextIO) -> None:
-    """Hook the strategy instance (not runtime.serve): record the join once it is done and the
-    first timestamp seen, count bars and fills."""
+def _observe(strategy: Any, session: Session, rec: Any, entry: dict[str, Any], log: TextIO, client: BusClient) -> None:
+    """Hook the strategy instance (not runtime.serve): record the join once it is done (with
+    what losing it does, as the run's policy decided: bus/policy.py) and the first timestamp
+    seen, count bars and fills."""
     start, on_message = strategy.start, strategy.on_message
 
     def started() -> None:
         session.joined_at = utc_now_iso()
-        rec({**entry, "attached_at": session.joined_at})
-        print(f"attached {session.strategy_id} to run {session.run} (Ctrl-C detaches; the run goes on)",
+        on_loss = "fail" if client.critical else "drop"
+        rec({**entry, "on_loss": on_loss, "attached_at": session.joined_at})
+        note = "" if on_loss == entry["on_loss"] else "; the run does not expect it: losing it drops it"
+        print(f"attached {session.strategy_id} to run {session.run} (Ctrl-C detaches; the run goes on{note})",
               file=log, flush=True)
         start()
 

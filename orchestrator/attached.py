@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -112,15 +112,16 @@ class AttachWatcher:
         print(f"tickbus: run {self.run_id} waits up to {timeout:g} s for {expected} attached "
               f"strateg{'y' if expected == 1 else 'ies'} (tickbus attach {self.run_id} --strategy SPEC)",
               file=sys.stderr, flush=True)
-        deadline = time.monotonic() + timeout
-        self.poll(control, force=True)
-        while len(self.present) < expected:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(self.present)} of {expected} expected attached strategies joined "
-                                   f"within {timeout:g} s (tickbus attach {self.run_id} --strategy SPEC)")
-            check()
-            time.sleep(0.05)
-            self.poll(control, force=True)
+        def missing(members: Mapping[str, Any]) -> str | None:
+            joined = sum(1 for name in members if name not in self.own)
+            return None if joined >= expected else f"{joined} of {expected} expected attached strategies joined"
+
+        try:
+            control.wait_members(missing, timeout, check=check, every=0.05)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc} (tickbus attach {self.run_id} --strategy SPEC)") from None
+        finally:
+            self.poll(control, force=True)  # records who joined
 
     def lost_reason(self, control: Any) -> str | None:
         """Why the bus failed, when an attached strategy's loss failed it."""

@@ -7,6 +7,7 @@ on another machine is reached by its endpoint plus its access key (`--key`, bus/
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -45,7 +46,13 @@ class Target:
 
 def locate(run: str | None, key: str | None = None, *, interactive: bool | None = None) -> Target:
     """Resolve what the user typed (see the module docstring); UsageError when it is ambiguous
-    or names nothing live."""
+    or names nothing live. A `key` given is the key used, also for a live run of this machine
+    (which has one of its own): UsageError at once when it is not that run's."""
+    target = _resolve(run, key, interactive)
+    return _with_key(target, key) if key else target
+
+
+def _resolve(run: str | None, key: str | None, interactive: bool | None) -> Target:
     metadata = _key_metadata(key)
     if run is None:
         if key:
@@ -79,6 +86,18 @@ def locate(run: str | None, key: str | None = None, *, interactive: bool | None 
             raise UsageError(f"{run!r} matches several live runs: {', '.join(r.run_id for r in found)}")
     live = ", ".join(r.run_id for r in runs) or "none"
     raise UsageError(f"no live run {run!r} on this machine (live runs: {live})")
+
+
+def _with_key(target: Target, key: str) -> Target:
+    """`target` reached with the access key `key`: refused if it belongs to another bus."""
+    eps = target.endpoints
+    if eps.curve_server_key is None:
+        raise UsageError(f"--key {key}: run {target.label} takes no key (its bus is on ipc, for this "
+                         "machine's user only)")
+    server_key = _key_metadata(key).get("server-key")
+    if server_key != eps.curve_server_key:
+        raise UsageError(f"--key {key} is not the access key of run {target.label} (another run's key?)")
+    return Target(dataclasses.replace(eps, curve_key_file=str(Path(key).absolute())), target.info, target.key_metadata)
 
 
 def _load(info: RunInfo) -> Endpoints:

@@ -98,7 +98,8 @@ def render(snap: dict[str, Any]) -> list[str]:
     lines.append(f"barrier   {r['rounds_per_s']:,.0f} rounds/s  p50 {b.get('p50_us', 0):,.0f} us  "
                  f"p99 {b.get('p99_us', 0):,.0f} us  waiting {b.get('waiting', 0)}")
     lost = ", ".join(f"{k} ({v})" for k, v in snap.get("lost_members", {}).items()) or "none"
-    lines.append(f"malformed {snap.get('malformed', 0)}   dropped {snap.get('dropped', 0)}   taps {snap.get('taps', 0)}"
+    lines.append(f"malformed {snap.get('malformed', 0)}   refused {snap.get('refused', 0)}   "
+                 f"dropped {snap.get('dropped', 0)}   taps {snap.get('taps', 0)}"
                  f"   lost {lost}" + (f"   FAILED: {snap['failed']}" if snap.get("failed") else ""))
     lines.append("")
     w = max([len("TOPIC")] + [len(t) for t in snap["topics"]])
@@ -112,6 +113,7 @@ def render(snap: dict[str, Any]) -> list[str]:
     for name, m in snap["members"].items():
         kind = "trailing" if m.get("trailing") else ("tracked" if m.get("tracked") else "untracked")
         kind += "" if m.get("critical", True) else ", non-critical"
+        kind += f", {m['admission']} attacher" if m.get("admission") in ("expected", "surprise") else ""
         lines.append(f"{name:<{w}} {m['pending']:>8,} {m['acknowledged']:>11,} {m['heartbeat_age_s']:>7.2f}s  {kind}")
     return lines
 
@@ -137,30 +139,37 @@ def format_event(topic: str, event: Any) -> str:
 
 # --- loops -----------------------------------------------------------------------------------
 
+def ended(target: Target, shown: bool, out: TextIO, err: TextIO) -> int:
+    """How a monitor ends when the run's bus goes away: one line, and exit status 0 if it showed
+    something first, 1 if the run ended before anything could be shown."""
+    if shown:
+        print(f"run {target.label} ended", file=out, flush=True)
+        return 0
+    print(f"tickbus monitor: run {target.label} ended before anything could be shown", file=err, flush=True)
+    return 1
+
+
 def watch(target: Target, *, interval: float = 1.0, once: bool = False, as_json: bool = False,
-          out: TextIO = sys.stdout, clear: bool | None = None) -> int:
-    """Refresh the view every `interval` s until the run ends (exit 0) or Ctrl-C."""
+          out: TextIO = sys.stdout, err: TextIO = sys.stderr, clear: bool | None = None) -> int:
+    """Refresh the view every `interval` s until the run ends (see `ended`) or Ctrl-C."""
     if clear is None:
         clear = out.isatty() and not as_json
     previous = None
-    with ControlClient(target.endpoints, timeout=max(2.0, interval * 2)) as control:
-        while True:
-            try:
+    try:
+        with ControlClient(target.endpoints, timeout=max(2.0, interval * 2)) as control:
+            while True:
                 snap = snapshot(target, control, previous)
-            except BusError:
-                if previous is None:
-                    raise
-                print(f"run {target.label} ended", file=out, flush=True)
-                return 0
-            if as_json:
-                print(json.dumps(public(snap)), file=out, flush=True)
-            else:
-                text = "\n".join(render(snap))
-                print((CLEAR if clear else "") + text + ("" if clear else "\n"), file=out, flush=True)
-            if once:
-                return 0
-            previous = snap
-            time.sleep(interval)
+                if as_json:
+                    print(json.dumps(public(snap)), file=out, flush=True)
+                else:
+                    text = "\n".join(render(snap))
+                    print((CLEAR if clear else "") + text + ("" if clear else "\n"), file=out, flush=True)
+                if once:
+                    return 0
+                previous = snap
+                time.sleep(interval)
+    except BusError:  # the bus went away (BusLost), or its key with its run directory
+        return ended(target, previous is not None, out, err)
 
 
 def follow_prefixes(prefixes: Sequence[str]) -> list[str]:
@@ -171,25 +180,28 @@ def follow_prefixes(prefixes: Sequence[str]) -> list[str]:
 
 def follow(target: Target, prefixes: Sequence[str], *, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
            until: Callable[[], bool] = lambda: False) -> int:
-    """Print each message matching `prefixes`, decoded, one line per event, as it passes."""
-    alive_check = 0.0
-    with Tap(target.endpoints, follow_prefixes(prefixes)) as tap, \
-            ControlClient(target.endpoints, timeout=2.0) as control:
-        while not until():
-            for topic, payload in tap.recv(0.5):
-                try:
-                    events = codec.decode(topic, payload)
-                except codec.DecodeError as exc:
-                    print(f"tickbus monitor: {exc}", file=err, flush=True)
-                    continue
-                for event in events:
-                    print(format_event(topic, event), file=out)
-                out.flush()
-            if time.monotonic() > alive_check:  # leave once the run is over
-                alive_check = time.monotonic() + 2.0
-                try:
-                    control.ping()
-                except BusError:
-                    print(f"run {target.label} ended", file=err, flush=True)
-                    return 0
+    """Print each message matching `prefixes`, decoded, one line per event, as it passes, until
+    the run ends (see `ended`; the line goes to `err`, the events' stream stays clean)."""
+    listening = False
+    try:
+        with ControlClient(target.endpoints, timeout=2.0) as control:
+            control.ping()  # the run is live: from here on, its end is the normal end
+            listening = True
+            alive_check = time.monotonic() + 2.0
+            with Tap(target.endpoints, follow_prefixes(prefixes)) as tap:
+                while not until():
+                    for topic, payload in tap.recv(0.5):
+                        try:
+                            events = codec.decode(topic, payload)
+                        except codec.DecodeError as exc:
+                            print(f"tickbus monitor: {exc}", file=err, flush=True)
+                            continue
+                        for event in events:
+                            print(format_event(topic, event), file=out)
+                        out.flush()
+                    if time.monotonic() > alive_check:  # leave once the run is over
+                        alive_check = time.monotonic() + 2.0
+                        control.ping()
+    except BusError:
+        return ended(target, listening, err, err)
     return 0

@@ -140,7 +140,8 @@ class Orchestrator:
     trailing_backlog: int = 1000
     #: `tickbus attach` (orchestrator/attach.py): attached strategies the replay waits for (bounded
     #: by attach_timeout), what losing one does by default ("fail" | "drop"), and a tcp://HOST:PORT
-    #: to bind the bus on (CURVE keys off loopback; `curve` forces them, bus/security.py).
+    #: to bind the bus on. `listen` and `curve` make the bus tcp, which always requires the run's
+    #: CURVE access key (bus/security.py).
     expect_attach: int = 0
     attach_timeout: float = 60.0
     on_attach_loss: str = "fail"

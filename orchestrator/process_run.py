@@ -123,7 +123,7 @@ class ProcessRun:
         hosting = (["--host-name", "broker", "--host-spec", json.dumps(dict(class_spec(self.plan.broker), init={}))]
                    if orch.broker_in_bus else [])
         self.bus_proc = spawn_bus_process(
-            self.run_dir, transport="tcp" if orch.listen or orch.curve else orch.transport,
+            self.run_dir, transport=self._transport(),
             heartbeat_timeout=orch.heartbeat_timeout, max_trailing_backlog=orch.trailing_backlog,
             extra_args=[*self._bus_args(), *hosting],
             module="components.hosting" if orch.broker_in_bus else "bus",
@@ -177,31 +177,41 @@ class ProcessRun:
     def _wait_joined(self, children: list[Child]) -> None:
         """Until every child is a bus member; a child that exits first (the datafeed included,
         which does not join yet), or start_timeout, fails the start."""
-        deadline = time.monotonic() + self.orch.start_timeout
-        while True:
-            members = self.control.members()
-            waiting = [c for c in children if c.name not in members]
-            for child in [*waiting, self.feed]:
+        from bus.control import Joined
+
+        joined = Joined(c.name for c in children)
+
+        def check() -> None:
+            for child in [*(c for c in children if c.name in joined.missing), self.feed]:
                 if child is not None and child.proc.poll() is not None:
                     self._child_ended(child)
                     raise StartFailed()
-            if not waiting:
-                return
-            if time.monotonic() > deadline:
-                names = ", ".join(c.name for c in waiting)
-                self._observe(RC.START, waiting[0].name, f"{names} did not join the bus within {self.orch.start_timeout:g} s")
-                raise StartFailed()
             self.orch.check_cancel()
-            time.sleep(0.01)
+
+        try:
+            self.control.wait_members(joined, self.orch.start_timeout, check=check)
+        except TimeoutError as exc:
+            self._observe(RC.START, joined.missing[0], str(exc))
+            raise StartFailed() from None
 
     def _bus_args(self) -> list[str]:
-        """`python -m bus` flags for --listen/--curve; the access key names the run and its symbols."""
+        """`python -m bus` flags: the run's policy (written to the run directory: who is critical,
+        who publishes what, orchestrator/bus_policy.py); --listen; over tcp (always CURVE) the
+        access key names the run and its symbols."""
         from bus.security import bus_args
+        from orchestrator.bus_policy import run_policy, write_policy
 
         orch = self.orch
-        if not (orch.listen or orch.curve):
-            return []
-        return bus_args(orch.listen, orch.curve, {"run-id": self.run_id, "symbols": ",".join(self.plan.symbols)})
+        policy = run_policy(orch.strategy_ids, expect_attach=orch.expect_attach, on_attach_loss=orch.on_attach_loss)
+        args = ["--policy", str(write_policy(self.run_dir, policy))]
+        if self._transport() != "tcp":
+            return args
+        return args + bus_args(orch.listen, {"run-id": self.run_id, "symbols": ",".join(self.plan.symbols)})
+
+    def _transport(self) -> str:
+        """tcp with --listen or --curve (a run others reach with its key), else the configured one."""
+        orch = self.orch
+        return "tcp" if orch.listen or orch.curve else orch.transport
 
     def _publish_run_info(self, eps: Any) -> None:
         orch = self.orch

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bus.server import child_env as parent_env
+from bus.processes import with_parent_pid
 
 
 @dataclass
@@ -51,7 +51,7 @@ def child_env() -> dict[str, str]:
     if os.getcwd() not in paths:
         paths.insert(0, os.getcwd())
     env["PYTHONPATH"] = os.pathsep.join(paths)
-    return parent_env(env)  # the child exits if we died while it was starting
+    return with_parent_pid(env)  # the child exits if we died while it was starting
 
 
 def spawn(name: str, role: str, args: Sequence[str], env: dict[str, str] | None = None) -> Child:

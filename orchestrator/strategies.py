@@ -25,8 +25,13 @@ def resolve(ref: str) -> type:
         except SpecError as exc:
             raise ValueError(str(exc)) from None
     else:
+        from components.strategy_classes import AmbiguousStrategyName, lookup
+
         known = registered()
-        found = known.get(ref) or next((c for c in known.values() if getattr(c, "name", None) == ref), None)
+        try:
+            found = lookup(ref) or next((c for c in known.values() if getattr(c, "name", None) == ref), None)
+        except AmbiguousStrategyName as exc:
+            raise ValueError(str(exc)) from None
         if found is None:
             names = ", ".join(sorted(known)) or "none"
             raise ValueError(f"unknown strategy {ref!r} (registered: {names}; or give module:Class or file.py:Class)")

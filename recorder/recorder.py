@@ -28,7 +28,7 @@ from typing import Any
 import msgpack
 
 from bus import run_contract as RC
-from bus.server import PARENT_PID_ENV
+from bus.run_contract import PARENT_PID_ENV
 from components import codec
 from components import events as ev
 from components.component import Component

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the bus: barrier rounds/s and round latency for reaction chains and fan-outs, over
-ipc and tcp, next to a raw pyzmq REQ/REP round trip between two processes (the yardstick).
+ipc and tcp (which, as every tcp bus, encrypts with CURVE), next to a raw pyzmq REQ/REP round trip
+between two processes and a bare relay (the yardsticks, unencrypted).
 
 A round = the publisher (this process) publishes one message on "b0." and waits until idle.
 Topology (depth d, fan-out f): f parallel chains of d members each; member (level k, chain j)
@@ -20,13 +21,13 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from typing import Any
 
 import zmq
 
-from bus import BusClient, ControlClient, InProcessBus, start_bus_process
+from bus import BusClient, ControlClient, start_bus_process
+from bus.control import Joined
 
 PAYLOAD = b"x" * 64
 
@@ -197,15 +198,6 @@ def spawn_members(eps: str, depth: int, fanout: int) -> tuple[list[subprocess.Po
     return procs, names
 
 
-def wait_joined(ctl: ControlClient, names: list[str], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if set(names) <= set(ctl.members()):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"members did not join: {set(names) - set(ctl.members())}")
-
-
 def stop_members(ctl: ControlClient, procs: list[subprocess.Popen[bytes]], names: list[str]) -> None:
     for n in names:
         try:
@@ -254,7 +246,7 @@ def bench_transport(transport: str, shapes: list[tuple[int, int]], seconds: floa
             for depth, fanout in shapes:
                 procs, names = spawn_members(run_dir, depth, fanout)
                 try:
-                    wait_joined(ctl, names)
+                    ctl.wait_members(Joined(names), 30.0, every=0.05)
                     n, lat, el = rounds(pub, seconds)
                     cases.append({"transport": transport, "depth": depth, "fanout": fanout,
                                   "rounds_per_s": round(n / el, 1), "p50_us": round(pct(lat, 0.5) * 1e6, 1),
@@ -264,7 +256,7 @@ def bench_transport(transport: str, shapes: list[tuple[int, int]], seconds: floa
             for batch in throughput_batches:
                 procs, names = spawn_members(run_dir, 1, 1)
                 try:
-                    wait_joined(ctl, names)
+                    ctl.wait_members(Joined(names), 30.0, every=0.05)
                     n, lat, el = rounds(pub, seconds, batch)
                     tput.append({"transport": transport, "depth": 1, "fanout": 1, "batch": batch,
                                  "messages_per_s": round(n * batch / el), "round_p50_us":
@@ -278,42 +270,6 @@ def bench_transport(transport: str, shapes: list[tuple[int, int]], seconds: floa
             ctl.close()
             proc.wait(10)
     return cases, tput
-
-
-def bench_inprocess(shapes: list[tuple[int, int]], seconds: float) -> list[dict[str, Any]]:
-    """Same topologies on InProcessBus (one thread per member): the no-IPC baseline."""
-    out = []
-    for depth, fanout in shapes:
-        bus = InProcessBus()
-        threads, clients = [], []
-        for k in range(1, depth + 1):
-            for j in range(fanout):
-                c = bus.client(f"L{k}C{j}")
-                c.join(["b0."] if k == 1 else [f"b{k - 1}.{j}."])
-                dest = f"b{k}.{j}." if k < depth else None
-
-                def loop(c: Any = c, dest: str | None = dest) -> None:
-                    while not c.stop_requested:
-                        msgs = c.recv(0.5)
-                        if dest:
-                            for _t, p in msgs:
-                                c.publish(dest, p)
-                        c.ack()
-
-                t = threading.Thread(target=loop, daemon=True)
-                t.start()
-                threads.append(t)
-                clients.append(c)
-        pub = bus.client("publisher")
-        pub.join([], tracked=False)
-        n, lat, el = rounds(pub, seconds)
-        out.append({"transport": "inprocess", "depth": depth, "fanout": fanout,
-                    "rounds_per_s": round(n / el, 1), "p50_us": round(pct(lat, 0.5) * 1e6, 1),
-                    "p99_us": round(pct(lat, 0.99) * 1e6, 1)})
-        bus.shutdown()
-        for t in threads:
-            t.join(2)
-    return out
 
 
 def main() -> int:
@@ -351,7 +307,6 @@ def main() -> int:
         cs, tp = bench_transport(t, shapes, seconds, [10, 100])
         cases += cs
         tput += tp
-    cases += bench_inprocess([(1, 1), (2, 1), (3, 1)], seconds / 2)
 
     result = {"raw_rtt_us": round(rtt.get("ipc", next(iter(rtt.values()))), 1),
               "raw_rtt_us_by_transport": {k: round(v, 1) for k, v in rtt.items()},

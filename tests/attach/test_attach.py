@@ -1,5 +1,6 @@
 """`tickbus attach`: attached strategies behave like launched ones, join at timestamp boundaries,
-detach gracefully, and their loss fails the run (or is dropped and recorded). Real processes."""
+detach gracefully, and the loss of an expected one fails the run (one that asked for drop, or
+that the run did not expect, is dropped and recorded). Real processes."""
 
 from __future__ import annotations
 
@@ -74,11 +75,13 @@ def test_mid_run_attach_detach_and_a_dropped_loss(cli: Cli, run_root: Path, secm
     follow = cli.start("monitor", "--follow", "FillEvent")
     stays = cli.start("attach", "--strategy", "SMACrossover", "--param", "fast_period=6", "--param", "slow_period=12", "--json")
     leaves = cli.start("attach", "--strategy", "RSIMeanReversion", "--json")
-    dies = cli.start("attach", info.run_id, "--strategy", "SMACrossover", "--on-attach-loss", "drop", "--json")
+    dies = cli.start("attach", info.run_id, "--strategy", "SMACrossover", "--json")  # asks to fail the run if lost
     joined = wait_for("three attached strategies", lambda: (lambda m: m if len(m) == 8 else None)(members(info)))
     assert {"SMA-Crossover-2", "SMA-Crossover-3", "RSI-Mean-Reversion"} <= set(joined)  # unique ids
     dropped = next(n for n, m in joined.items() if m["pid"] == dies.pid)
-    assert joined["RSI-Mean-Reversion"]["critical"] and not joined[dropped]["critical"]
+    # the run expects no attacher: each is a surprise joiner, whose loss can never fail the run
+    attachers = {"SMA-Crossover-2", "SMA-Crossover-3", "RSI-Mean-Reversion"}
+    assert all(joined[n]["admission"] == "surprise" and not joined[n]["critical"] for n in attachers)
     snap = last_json(cli.run("monitor", "--once", "--json").stdout)
     assert set(snap["members"]) == set(joined) and snap["run_id"] == info.run_id
     assert snap["topics"]["BarReceived.feed."]["messages"] > 0 and snap["rates"]["messages_per_s"] > 0
@@ -136,10 +139,13 @@ def test_a_killed_attacher_fails_the_run_naming_it(cli: Cli, run_root: Path, sec
     db = tmp_path / "runs.db"
     hold = tmp_path / "go-on"  # the run waits at Slow's 100th bar until the attacher is killed
     run = cli.start("run", "--secmaster", str(secmaster), "--runs-db", str(db), "--json",
-                    "--strategy", f"{STRATEGIES}:Slow", "--param", "sleep_ms=3", "--param", f"hold_file={hold}")
+                    "--strategy", f"{STRATEGIES}:Slow", "--param", "sleep_ms=3", "--param", f"hold_file={hold}",
+                    "--expect-attach", "1", "--attach-timeout", "30")  # an expected attacher: critical
     info, = wait_live(1)
     attacher = cli.start("attach", "--strategy", "RSIMeanReversion")
     wait_for("the attacher to join", lambda: "RSI-Mean-Reversion" in members(info))
+    assert members(info)["RSI-Mean-Reversion"]["critical"]
+    wait_for("the replay to start", lambda: market_messages(info) > 0)
     os.kill(attacher.pid, signal.SIGKILL)
     started = time.monotonic()
     hold.touch()

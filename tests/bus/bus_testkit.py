@@ -14,6 +14,7 @@ import msgpack
 from proctools import kill_hard
 
 from bus import ControlClient, Endpoints, start_bus_process
+from bus.control import Joined
 
 HERE = Path(__file__).resolve().parent
 MEMBER_SCRIPT = HERE / "bus_member.py"
@@ -73,16 +74,9 @@ class Procs:
 
 
 def wait_members(eps: Endpoints, names: list[str] | set[str], timeout: float = 30.0) -> None:
-    """Bounded wait until every name is a joined member."""
-    deadline = time.monotonic() + timeout
+    """Bounded wait until every name is a joined member (TimeoutError naming the others)."""
     with ControlClient(eps, timeout=5.0) as ctl:
-        while True:
-            joined = set(ctl.members())
-            if set(names) <= joined:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"members never joined: {sorted(set(names) - joined)}")
-            time.sleep(0.02)
+        ctl.wait_members(Joined(sorted(names)), timeout, every=0.02)
 
 
 def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from bus.__main__ import main
-from bus.hosted import HostLink
+from bus.api import MemberLink
 
 
 class Echo:
@@ -19,20 +19,20 @@ class Echo:
     def prefixes(self) -> list[str]:
         return ["ping."]
 
-    def start(self, link: HostLink) -> None:
+    def start(self, link: MemberLink) -> None:
         pass
 
-    def handle(self, messages: list[tuple[str, bytes]], link: HostLink) -> None:
+    def handle(self, messages: list[tuple[str, bytes]], link: MemberLink) -> None:
         for _topic, payload in messages:
             if payload == b"boom":
                 raise RuntimeError("echo blew up on purpose")
             link.publish("pong.", payload)
         link.ack()
 
-    def tick(self, link: HostLink) -> None:
+    def tick(self, link: MemberLink) -> None:
         pass
 
-    def stop(self, link: HostLink) -> None:
+    def stop(self, link: MemberLink) -> None:
         link.publish("bye.", b"")
 
 

@@ -26,12 +26,14 @@ def test_records_of_one_message_reach_a_member_as_one_message_in_order(procs: Pr
         raw.send_multipart([P.DELIM, P.JOIN, b"1", msgpack.packb(
             {"name": "raw", "prefixes": ["x."], "tracked": False, "critical": False, "host": "elsewhere"})])
         assert raw.poll(5000) and raw.recv_multipart()[3] == P.OK
-        with BusClient(eps, "sub") as sub, BusClient(eps, "pub", hold_publishes=True) as pub:
+        with BusClient(eps, "sub") as sub, BusClient(eps, "pub") as pub:
             sub.join(["x.", "y."], tracked=False)
-            pub.join([], tracked=False)
+            pub.join(["go."], tracked=False)
+            raw.send_multipart([b"go.", b""])
+            assert pub.recv(5.0) == [("go.", b"")]  # while a delivery is unacked, publishes are held
             for topic, payload in (("x.a.", b"1"), ("y.", b"2"), ("x.b.", b"3")):
                 pub.publish(topic, payload)
-            pub.flush()  # the three PUBLISH records as one message
+            pub.ack()  # the three PUBLISH records and the ACK as one message
             assert raw.poll(5000)
             assert raw.recv_multipart() == [b"x.a.", b"1", b"x.b.", b"3"]
             assert not raw.poll(200)  # nothing else: the two went as one

@@ -15,6 +15,7 @@ import zmq
 
 from bus import BusClient, ControlClient, JoinError
 from bus import protocol as P
+from bus.security import secure_client
 from bus_testkit import Procs, echoes, wait_exit, wait_members
 
 ROUNDS = 1000
@@ -99,6 +100,7 @@ def _naive_attempt(ctx: zmq.Context, eps, pub: BusClient, seq: int, handshake: b
         finally:
             c.close()
     s = ctx.socket(zmq.DEALER)
+    secure_client(s, eps)  # over tcp: the run's key (CURVE)
     s.setsockopt(zmq.LINGER, 0)
     s.setsockopt(zmq.ROUTING_ID, b"m" + os.urandom(15))
     s.connect(eps.members)

@@ -3,10 +3,12 @@ Nothing crashes, every one is counted exactly once, normal traffic and the barri
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgpack
@@ -15,6 +17,7 @@ import zmq
 
 from bus import BusClient, ControlClient, Endpoints
 from bus import protocol as P
+from bus.security import secure_client
 from bus_testkit import Procs, echoes, wait_members
 
 # Frames a member-side DEALER sends that the bus must reject. Each is one malformed message.
@@ -49,8 +52,9 @@ CONTROL_SHAPES: list[list[bytes]] = [
 TAP_SHAPES: list[bytes] = [b"\x05not a subscription", b"", b"\x02x"]
 
 
-def _raw(ctx: zmq.Context, kind: int, endpoint: str) -> zmq.Socket:
+def _raw(ctx: zmq.Context, kind: int, endpoint: str, eps: Endpoints) -> zmq.Socket:
     s = ctx.socket(kind)
+    secure_client(s, eps)  # over tcp: the run's key (CURVE)
     s.setsockopt(zmq.LINGER, 0)
     if kind == zmq.DEALER:
         s.setsockopt(zmq.ROUTING_ID, b"m" + os.urandom(15))
@@ -65,10 +69,10 @@ def test_bus_survives_and_counts_1000_malformed_frames(procs: Procs, tmp_path: P
     procs.member(eps, "m2", prefixes=["r1."])
     wait_members(eps, ["m1", "m2"])
     ctx = zmq.Context()
-    member_sock = _raw(ctx, zmq.DEALER, eps.members)
-    joined_sock = _raw(ctx, zmq.DEALER, eps.members)
-    control_sock = _raw(ctx, zmq.DEALER, eps.control)
-    tap_sock = _raw(ctx, zmq.XSUB, eps.tap)
+    member_sock = _raw(ctx, zmq.DEALER, eps.members, eps)
+    joined_sock = _raw(ctx, zmq.DEALER, eps.members, eps)
+    control_sock = _raw(ctx, zmq.DEALER, eps.control, eps)
+    tap_sock = _raw(ctx, zmq.XSUB, eps.tap, eps)
     try:
         joined_sock.send_multipart([P.DELIM, P.JOIN, b"1", msgpack.packb(
             {"name": "raw", "prefixes": [], "tracked": False, "critical": False, "host": "elsewhere"})])
@@ -141,9 +145,17 @@ class FakeBus(threading.Thread):
         self.sent_garbage = 0
         self.valid = 0
 
-    def run(self) -> None:
-        member = None
+    def sent_after_join(self, member: bytes) -> None:
+        """What it sends a member that joined: garbage, with a valid delivery after every tenth."""
         shapes = itertools.cycle(TO_MEMBER_SHAPES)
+        for i in range(1000):
+            self.router.send_multipart([member, *next(shapes)])
+            self.sent_garbage += 1
+            if i % 10 == 9:
+                self.router.send_multipart([member, b"ok.", msgpack.packb(self.valid)])
+                self.valid += 1
+
+    def run(self) -> None:
         while not self.stop.is_set():
             if not self.router.poll(20):
                 continue
@@ -152,15 +164,9 @@ class FakeBus(threading.Thread):
             if rest[:2] == [P.DELIM, P.HEARTBEAT]:
                 self.router.send_multipart([ident, P.DELIM, P.HEARTBEAT_REPLY, P.OK])
             elif rest[:2] == [P.DELIM, P.JOIN]:
-                member = ident
                 self.router.send_multipart([ident, P.DELIM, P.JOIN_REPLY, rest[2], P.OK,
                                             msgpack.packb({"heartbeat_timeout": 5.0})])
-                for i in range(1000):  # garbage, with a valid delivery after every tenth
-                    self.router.send_multipart([member, *next(shapes)])
-                    self.sent_garbage += 1
-                    if i % 10 == 9:
-                        self.router.send_multipart([member, b"ok.", msgpack.packb(self.valid)])
-                        self.valid += 1
+                self.sent_after_join(ident)
             elif rest[:2] == [P.DELIM, P.WAIT]:
                 self.router.send_multipart([ident, P.DELIM, P.WAIT_REPLY, b"999", P.OK, b""])  # stale
                 self.router.send_multipart([ident, P.DELIM, P.WAIT_REPLY, rest[2], P.OK, b""])
@@ -168,24 +174,67 @@ class FakeBus(threading.Thread):
         self.ctx.term()
 
 
-@pytest.mark.timeout(30)
-def test_member_survives_and_counts_1000_malformed_frames(tmp_path: Path) -> None:
-    fake = FakeBus(tmp_path)
+@contextlib.contextmanager
+def _victim_of(fake: FakeBus) -> Iterator[BusClient]:
+    """A member joined to `fake` (which implements no LEAVE), stopped with it."""
     fake.start()
     try:
         with BusClient(fake.eps, "victim") as c:
             c.join(["ok."])
-            got: list[int] = []
-            deadline = time.monotonic() + 10
-            while len(got) < 100 and time.monotonic() < deadline:
-                got += [msgpack.unpackb(p) for t, p in c.recv(0.5)]
-            c.ack()
-            assert got == list(range(100))
-            assert c.malformed == 1000 and fake.sent_garbage == 1000
-            c.wait_until_idle(5)  # a stale reply first, then ours: not malformed, just ignored
-            assert c.stale_replies == 1 and c.malformed == 1000
-            assert not c.stop_requested
-            c.left = True  # the fake bus does not implement LEAVE
+            yield c
+            c.left = True
     finally:
         fake.stop.set()
         fake.join(5)
+
+
+@pytest.mark.timeout(30)
+def test_member_survives_and_counts_1000_malformed_frames(tmp_path: Path) -> None:
+    fake = FakeBus(tmp_path)
+    with _victim_of(fake) as c:
+        got: list[int] = []
+        deadline = time.monotonic() + 10
+        while len(got) < 100 and time.monotonic() < deadline:
+            got += [msgpack.unpackb(p) for t, p in c.recv(0.5)]
+        c.ack()
+        assert got == list(range(100))
+        assert c.malformed == 1000 and fake.sent_garbage == 1000
+        c.wait_until_idle(5)  # a stale reply first, then ours: not malformed, just ignored
+        assert c.stale_replies == 1 and c.malformed == 1000
+        assert not c.stop_requested
+
+
+@pytest.mark.timeout(30)
+def test_malformed_counts_messages_not_records(procs: Procs, tmp_path: Path) -> None:
+    """A message spoiling several records counts once (protocol.py, "Malformed input"); its
+    valid records still take effect."""
+    eps = procs.bus("ipc", heartbeat_timeout=60.0)
+    ctx = zmq.Context()
+    raw = _raw(ctx, zmq.DEALER, eps.members, eps)
+    try:
+        raw.send_multipart([P.DELIM, P.JOIN, b"1", msgpack.packb(
+            {"name": "raw", "prefixes": [], "tracked": False, "critical": False, "host": "elsewhere"})])
+        assert raw.poll(5000) and raw.recv_multipart()[3] == P.OK
+        with BusClient(eps, "sub") as sub:
+            sub.join(["ok."], tracked=False)
+            raw.send_multipart([b"bad", b"1", b"\xff.", b"2", b"ok.", b"3", b"", P.ACK, b"zero", b"", P.STATS, b"2"])
+            assert raw.poll(5000) and raw.recv_multipart()[1] == P.STATS_REPLY
+            assert sub.recv(5.0) == [("ok.", b"3")]
+            assert sub.stats()["malformed"] == 1
+    finally:
+        raw.close(0)
+        ctx.term()
+
+
+class _OneBadMessage(FakeBus):
+    """Sends a member that joined one delivery message with two bad topics and a good one."""
+
+    def sent_after_join(self, member: bytes) -> None:
+        self.router.send_multipart([member, b"\xff.", b"1", b"\xfe.", b"2", b"ok.", b"3"])
+
+
+@pytest.mark.timeout(30)
+def test_a_member_counts_malformed_messages_not_records(tmp_path: Path) -> None:
+    with _victim_of(_OneBadMessage(tmp_path)) as c:
+        assert c.recv(5.0) == [("ok.", b"3")]
+        assert c.malformed == 1

@@ -20,7 +20,7 @@ def test_stall_timeout_waits_while_acks_flow_and_fails_once_they_stop(procs: Pro
         driver.join([], tracked=False)
         for i in range(10):
             driver.publish("job.", b"%d" % i)
-        rid = driver.request_idle(1.5, exclude_self=False, stall=True)
+        rid = driver.request_idle(1.5, stall=True)
         started = time.monotonic()
         got = 0
         while not driver.take_idle_reply(rid):  # one ack every 0.25 s: 2.5 s in all, > 1.5 s
@@ -33,7 +33,7 @@ def test_stall_timeout_waits_while_acks_flow_and_fails_once_they_stop(procs: Pro
         assert got == 10 and time.monotonic() - started > 2.0  # longer than the timeout, and fine
 
         driver.publish("job.", b"stuck")
-        rid = driver.request_idle(1.5, exclude_self=False, stall=True)
+        rid = driver.request_idle(1.5, stall=True)
         started = time.monotonic()
         with pytest.raises(IdleTimeout, match=r"no progress for 1.5 s; pending: worker=1"):
             while not driver.take_idle_reply(rid):

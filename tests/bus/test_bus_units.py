@@ -117,7 +117,7 @@ def test_ipc_run_dir_is_private_and_long_paths_work(procs: Procs, tmp_path: Path
 
 
 def test_package_exports() -> None:
-    for name in ("BusClient", "ControlClient", "Endpoints", "start_bus_process", "InProcessBus",
+    for name in ("BusClient", "ControlClient", "Endpoints", "start_bus_process", "MemberClient", "MemberLink",
                  "BusError", "MemberLost", "IdleTimeout", "BusLost", "JoinError"):
         assert hasattr(bus, name), name
     assert issubclass(bus.MemberLost, bus.BusError) and issubclass(bus.JoinError, bus.BusError)

@@ -222,6 +222,8 @@ class TwiceNamed(StrategyBase):
 
 
 def test_the_same_name_from_another_file_is_an_error_naming_both(tmp_path: Path) -> None:
+    from orchestrator.strategies import resolve
+
     first, second = tmp_path / "first.py", tmp_path / "second.py"
     first.write_text(textwrap.dedent(_SOURCE))
     second.write_text(textwrap.dedent(_SOURCE))
@@ -229,8 +231,11 @@ def test_the_same_name_from_another_file_is_an_error_naming_both(tmp_path: Path)
     assert get_registered_strategies()["TwiceNamed"] is one.TwiceNamed
     exec(compile(first.read_text(), str(first), "exec"), vars(one))  # a reload of the same file
     assert get_registered_strategies()["TwiceNamed"] is one.TwiceNamed
-    with pytest.raises(Exception, match="TwiceNamed") as info:
-        load_file_module(second)
+    two = load_file_module(second)  # loads: named by its file, it runs
+    assert resolve(f"{second}:TwiceNamed") is two.TwiceNamed
+    assert "TwiceNamed" not in get_registered_strategies()
+    with pytest.raises(ValueError, match="TwiceNamed") as info:
+        resolve("TwiceNamed")
     assert str(first) in str(info.value) and str(second) in str(info.value)
 
 

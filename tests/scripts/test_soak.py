@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_a_short_soak_names_every_culprit_and_leaves_nothing_behind(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "soak.py"), "--iterations", "6", "--seed", "11", "--json",
-         "--kinds", "kill,stop,term,lock", "--workdir", str(tmp_path)],
+         "--kinds", "kill,stop,term,lock,garbage,joiner", "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=280,
     )
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     runs, summary = lines[:-1], lines[-1]
-    assert len(runs) == 6 and {r["kind"] for r in runs} == {"kill", "stop", "term", "lock"}
+    assert len(runs) == 6 and {r["kind"] for r in runs} == {"kill", "stop", "term", "lock", "garbage", "joiner"}
     assert summary["failed_checks"] == 0 and proc.returncode == 0, json.dumps(summary["failures"], indent=1)
