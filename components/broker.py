@@ -171,6 +171,7 @@ class SimulatedBroker(Component):
         self._clocks: dict[str, _Clock] = {}  # strategy id -> its clock (default: every timestamp)
         # strategy id -> its request to be matched, when no kept timestamp is on its clock yet
         self._parked: dict[str, SyncRequest] = {}
+        self.refused = 0  # requests naming another strategy than their topic's
         self._handlers: dict[type[EventBase], Callable[[EventBase], None]] = {
             OrderSubmissionRequest: self._on_submit,  # type: ignore[dict-item]
             OrderCancellationRequest: self._on_cancel,  # type: ignore[dict-item]
@@ -199,9 +200,16 @@ class SimulatedBroker(Component):
             self._on_bars(events)  # type: ignore[arg-type]
             return
         handler = self._handlers.get(type(first))
-        if handler is not None:
-            for event in events:
-                handler(event)
+        if handler is None:
+            return
+        # A request is its topic's strategy's: the bus lets a member publish only on its own
+        # topics, so a request naming another strategy is refused here (never acted upon).
+        route = topic.split(".", 2)[1] if topic.count(".") >= 2 else ""
+        for event in events:
+            if route and getattr(event, "strategy_id", route) != route:
+                self.refused += 1
+                continue
+            handler(event)
 
     def on_event(self, event: EventBase) -> None:
         self.on_message(FEED_TOPIC if type(event) is BarReceived else "", [event])

@@ -195,8 +195,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("on_attach_loss", one_of("fail", "drop"),
             "an attached strategy that dies fails the run (default) or is dropped and recorded"),
     Setting("listen", listen_address, "bind the bus there so other machines can attach/monitor "
-                                      "(CURVE keys off loopback)", "tcp://HOST:PORT"),
-    Setting("curve", _bool, "require the run's access key (CURVE) even on loopback", boolean=True),
+                                      "(with the run's access key, as every tcp bus)", "tcp://HOST:PORT"),
+    Setting("curve", _bool, "run the bus over tcp on loopback (with the run's access key, as every "
+                            "tcp bus)", boolean=True),
     Setting("strategy", lambda v: v, "strategies ([[strategy]] tables in RUN.toml)", flag=False),
 )}
 

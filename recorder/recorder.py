@@ -48,7 +48,7 @@ class StorageError(Exception):
 
 
 class _Table:
-    __slots__ = ("name", "sql", "width", "json_index", "rows")
+    __slots__ = ("name", "sql", "width", "json_index", "sid_index", "rows")
 
     def __init__(self, cls: type[ev.EventBase], run_id: str) -> None:
         cols = tables.columns(cls)
@@ -56,6 +56,7 @@ class _Table:
         self.sql = tables.insert_sql(cls, run_id)
         self.width = len(cols)
         self.json_index = cols.index("indicators") if "indicators" in cols else -1
+        self.sid_index = cols.index("strategy_id") if "strategy_id" in cols else -1
         self.rows: list[list[Any]] = []
 
 
@@ -101,10 +102,13 @@ class RunRecorder(Component):
             records = msgpack.unpackb(payload, raw=False)
             if table is None or type(records) is not list:
                 raise ValueError("unknown event type" if table is None else "payload is not an array")
-            width, ji = table.width, table.json_index
+            width, ji, si = table.width, table.json_index, table.sid_index
+            route = topic.split(".", 2)[1]  # the strategy the topic belongs to (its publisher's rights)
             for rec in records:
                 if type(rec) is not list or len(rec) != width:
                     raise ValueError(f"record of {len(rec) if isinstance(rec, list) else '?'} fields, expected {width}")
+                if si >= 0 and route and rec[si] != route:
+                    raise ValueError(f"an event of strategy {rec[si]!r} on strategy {route!r}'s topic")
             if ji >= 0:
                 for rec in records:
                     rec[ji] = indicators_json(rec[ji])

@@ -620,3 +620,13 @@ def test_a_feed_message_may_hold_several_timestamps(broker: SimulatedBroker) -> 
     out = sync(broker, "s1", ts(1))  # matched at the second timestamp of the message
     assert [(type(e), e.ts_event_ns) for e in out] == [(FillEvent, ts(2)), (SyncReleased, ts(2))]
     assert out[0].fill_price == 12.0  # type: ignore[attr-defined]
+
+
+def test_a_request_naming_another_strategy_than_its_topic_is_refused(broker: SimulatedBroker) -> None:
+    """A member may publish only on its own topics (the bus's rights); the payload may not claim
+    another strategy either: such a request is never acted upon."""
+    victim = oid_of(submit(broker, LMT, BUY, limit=50.0, sid="victim"))
+    spoof = OrderCancellationRequest(ts_event_ns=ts(0), system_order_id=victim, symbol="AAA", strategy_id="victim")
+    broker.on_message(type_prefix(OrderCancellationRequest, "intruder"), [spoof])
+    assert broker.drain() == [] and broker.refused == 1
+    assert [o.order_id for o in broker.working_orders()] == [victim]

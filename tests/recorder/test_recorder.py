@@ -89,6 +89,17 @@ def test_malformed_messages_are_counted_and_dropped(tmp_path: Path) -> None:
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM bars").fetchone()[0] == 1
 
 
+def test_an_event_of_another_strategy_than_its_topic_is_not_recorded(tmp_path: Path) -> None:
+    r, db, _ = _recorder(tmp_path)
+    own = ev.OrderCancellationRequest(ts_event_ns=1, system_order_id="s1-1", symbol="A", strategy_id="s1")
+    spoof = ev.OrderCancellationRequest(ts_event_ns=1, system_order_id="s2-1", symbol="A", strategy_id="s2")
+    r.on_raw("OrderCancellationRequest.s1.", codec.encode([own]))
+    r.on_raw("OrderCancellationRequest.s1.", codec.encode([spoof]))
+    r.stop()
+    assert r.malformed == 1
+    assert sqlite3.connect(db).execute("SELECT strategy_id FROM order_cancellations").fetchall() == [("s1",)]
+
+
 def test_unknown_run_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
     runsdb.connect(db).close()
