@@ -1,4 +1,4 @@
-"""The simulated broker: the seed's fill rules, made deterministic and explicit about rejections.
+"""The simulated broker: onesecondtrader's fill rules, made deterministic and explicit about rejections.
 
 Synchronisation (the strategy's side and the contract it keeps: components/broker_sync.py). The
 datafeed's bars arrive on FEED_TOPIC (whole timestamps per message), at the broker and at every
@@ -14,7 +14,7 @@ strategy's orders never depend on another's, so each is matched on its own clock
 (conservative synchronisation, per strategy). Orders for a symbol outside the strategy's clock
 are rejected UNKNOWN_SYMBOL: a strategy trades what it sees.
 
-Fill rules (ONESECONDTRADER.md §4), per bar, for that bar's symbol only:
+Fill rules (onesecondtrader's), per bar, for that bar's symbol only:
 1. market: at the open;
 2. stop: BUY if high >= stop at max(stop, open), SELL if low <= stop at min(stop, open) (gap model);
 3. stop-limit: triggers like a stop and becomes a limit order evaluated in step 4 on the same bar;
@@ -63,7 +63,7 @@ from components.models import (
     TradeSide,
 )
 
-# Book indices, in the seed's evaluation order.
+# Book indices, in onesecondtrader's evaluation order.
 _MARKET, _STOP, _STOP_LIMIT, _LIMIT = 0, 1, 2, 3
 _BOOK_OF_TYPE = {OrderType.MARKET: _MARKET, OrderType.STOP: _STOP, OrderType.STOP_LIMIT: _STOP_LIMIT, OrderType.LIMIT: _LIMIT}
 
@@ -504,7 +504,7 @@ class SimulatedBroker(Component):
             )
             return
         # Type and side are fixed; a field the order type does not use is stored and has no
-        # effect (as in the seed).
+        # effect (as in onesecondtrader).
         if req.quantity is not None:
             order.quantity = req.quantity
         if req.limit_price is not None:

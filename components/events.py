@@ -1,4 +1,4 @@
-"""The 13 event types: the seed's fields plus `strategy_id` where responses must be routed.
+"""The 13 event types: onesecondtrader's fields plus `strategy_id` where responses must be routed.
 
 Frozen, slotted, keyword-only dataclasses. `ts_event_ns` is market time; `ts_created_ns` is the
 wall clock when the object was built (the only field two identical runs may disagree on).

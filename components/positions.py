@@ -1,6 +1,6 @@
 """Per-symbol position and PnL accounting for one strategy (its own fills only).
 
-The seed kept only position and average price, and reset the average on a flip without booking
+onesecondtrader kept only position and average price, and reset the average on a flip without booking
 what the closed part earned; realized PnL did not exist. Here one fill can close part of a
 position, all of it, or close it and open the other side (long 2, sell 5 -> short 3 at the fill
 price), and the closed quantity books `(fill - avg) * closed` (sign-adjusted) as realized PnL.

@@ -173,7 +173,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("publisher", _text, "secmaster publisher (default: the only one)"),
     Setting("dataset", _text, "secmaster dataset (default: the only one of the publisher)"),
     Setting("symbol_type", _text, "the symbology the symbols are in: raw_symbol (default), continuous "
-                                  "(e.g. ES.c.0 built by the seed's tools), ticker, ..."),
+                                  "(e.g. ES.c.0 built by onesecondtrader's tools), ticker, ..."),
     Setting("bar_period", bar_period, "SECOND, MINUTE, HOUR or DAY (or 1s, 1m, 1h, 1d): which bars to replay when "
                                       "the data has several (strategies with a bar_period parameter follow it unless "
                                       "given with --param)", "PERIOD"),

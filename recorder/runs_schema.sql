@@ -1,7 +1,7 @@
--- tickbus runs database, schema version 2: the seed's runs.db layout (runs + one table per event
+-- tickbus runs database, schema version 2: onesecondtrader's runs.db layout (runs + one table per event
 -- type, same table and column names) with a strategy_id column where events carry one, and
--- tickbus additions (runs.error, order_submissions.expires_at_ns). Tools written for the seed's
--- runs.db read it unchanged; a runs.db the seed made (version 1, without the additions) is
+-- tickbus additions (runs.error, order_submissions.expires_at_ns). Tools written for onesecondtrader's
+-- runs.db read it unchanged; a runs.db onesecondtrader made (version 1, without the additions) is
 -- upgraded in place by adding them (recorder/runsdb.py).
 PRAGMA user_version = 2;
 

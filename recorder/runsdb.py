@@ -1,10 +1,10 @@
 """The runs database: opening it, run ids, and the run row's life cycle.
 
-The schema is the seed's (runs + one table per event type) plus `strategy_id` columns; see
+The schema is onesecondtrader's (runs + one table per event type) plus `strategy_id` columns; see
 runs_schema.sql. WAL lets readers (reports, the dashboard) read while a run is being recorded.
 
-A runs.db the seed made lacks tickbus's columns. Opened to write (`connect`), it is upgraded in
-place: the missing tables and columns are added (nullable, so the seed's own code keeps writing
+A runs.db onesecondtrader made lacks tickbus's columns. Opened to write (`connect`), it is upgraded in
+place: the missing tables and columns are added (nullable, so onesecondtrader's own code keeps writing
 and reading it) and the schema version is bumped; every seed row stays. Opened to read
 (`connect_readonly`), nothing is written: temporary views in the connection supply the missing
 columns as NULL, so every reader sees one layout.
@@ -299,7 +299,7 @@ def update_config(conn: sqlite3.Connection, run_id: str, update: dict[str, Any])
 
 def range_config(start_ns: int | None, end_ns: int | None) -> dict[str, Any]:
     """The replay range as a run's config records it, readable by both tools: `start_date` and
-    `end_date` as the seed writes them (a UTC date, "YYYY-MM-DD", when the bound is a whole day;
+    `end_date` as onesecondtrader writes them (a UTC date, "YYYY-MM-DD", when the bound is a whole day;
     else ISO-8601), and the exact bounds in tickbus's own `start_ns` / `end_ns` (inclusive)."""
     from recorder.analysis.timefmt import iso_ns
 

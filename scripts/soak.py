@@ -2,7 +2,7 @@
 
     python scripts/soak.py --iterations 200 [--seed S] [--kinds kill,stop,term,...] [--workdir DIR] [--json]
 
-Faults (one per run, the victim and the moment drawn from the seed): SIGKILL, SIGSTOP or SIGTERM
+Faults (one per run, the victim and the moment drawn from --seed): SIGKILL, SIGSTOP or SIGTERM
 of one process of the run (the bus, which hosts the broker, the recorder, a strategy, the
 datafeed, or the orchestrator itself), garbage frames sent to the bus by a stranger, a surprise
 member that joins and goes quiet, the runs database locked by another process past the run's

@@ -1,9 +1,8 @@
 """Indicator model: one float per bar per symbol, bounded per-symbol history, auto-registration.
 
-Concurrency: tickbus runs one strategy per process, and a strategy handles its bars on one thread,
-so an indicator instance is only ever touched by one thread. There are therefore **no locks** here
-(the seed took a lock around the history; it bought nothing and cost time on every bar). Do not
-share one indicator instance between threads.
+Concurrency: a strategy handles its bars on one thread, so an indicator instance is only ever
+touched by one thread. There are therefore **no locks** here: a lock around the history would
+cost time on every bar and buy nothing. Do not share one indicator instance between threads.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from components.models import BarField
 
 class DetrendOscillator(IndicatorBase):
     """SMA(short_period) - SMA(long_period) of `bar_field`; NaN until both windows are full.
-    Name `DETREND({short},{long})` (the seed's format, which omits the field)."""
+    Name `DETREND({short},{long})` (onesecondtrader's format, which omits the field)."""
 
     def __init__(
         self,

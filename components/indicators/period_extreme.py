@@ -28,7 +28,7 @@ class PeriodExtreme(IndicatorBase):
     every bar. NaN until the source has produced `period` values, and whenever any of the last
     `period` source values is NaN. Name `{period}-period {MAX|MIN} of {source.name}`.
 
-    As in the seed, `period`, `extreme_type` and `max_history` belong to this indicator, so a
+    As in onesecondtrader, `period`, `extreme_type` and `max_history` belong to this indicator, so a
     source parameter of the same name cannot be passed through `source_kwargs` (e.g. the source
     SMA's own `period` keeps its default).
     """

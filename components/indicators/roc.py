@@ -11,7 +11,7 @@ from components.models import BarField
 
 class ROC(IndicatorBase):
     """(x - x[-period]) / x[-period] * 100 of `bar_field`; NaN for the first `period` bars and
-    when x[-period] == 0. Name `ROC({period})` (the seed's format, which omits the field)."""
+    when x[-period] == 0. Name `ROC({period})` (onesecondtrader's format, which omits the field)."""
 
     def __init__(
         self,

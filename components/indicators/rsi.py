@@ -25,7 +25,7 @@ class RSI(IndicatorBase):
     The first bar only seeds the previous price. After `period` changes the averages are the
     simple means of the gains and losses; afterwards avg = (1 - 1/period) * avg + (1/period) * x.
     RSI = 100 - 100 / (1 + avg_gain / avg_loss); 100 if avg_loss <= 1e-12 < avg_gain, 50 if both
-    are <= 1e-12. A non-finite price yields NaN and leaves the state untouched (as the seed).
+    are <= 1e-12. A non-finite price yields NaN and leaves the state untouched (as onesecondtrader).
     """
 
     def __init__(

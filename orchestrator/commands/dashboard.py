@@ -5,9 +5,9 @@
 
 Needs the dashboard extra: pip install 'tickbus[dashboard]'. Runs launched from it are real
 multi-process runs, each in its own process; up to --max-concurrent run at once, the rest wait
-in a queue. Stopping the dashboard cancels the runs it started. The databases are the seed's
+in a queue. Stopping the dashboard cancels the runs it started. The databases are onesecondtrader's
 (onesecondtrader's RUNS_DB_PATH, SECMASTER_DB_PATH and PRESETS_DB_PATH are the defaults), so both
-dashboards can share them; a runs.db the seed made is upgraded in place.
+dashboards can share them; a runs.db onesecondtrader made is upgraded in place.
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ def build_orchestrator(s: dict[str, Any], progress: Any = None) -> Any:
         try:
             cls = strat.resolve(ref)
             if period is not None and "bar_period" in (getattr(cls, "parameters", None) or {}) and "bar_period" not in params:
-                params = {**params, "bar_period": period.name}  # the strategy follows the data, as in the seed
+                params = {**params, "bar_period": period.name}  # the strategy follows the data, as in onesecondtrader
             classes.append(strat.with_parameters(cls, params, symbols))
         except ValueError as exc:
             raise UsageError(str(exc)) from None

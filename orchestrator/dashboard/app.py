@@ -2,7 +2,7 @@
 
 Blocking work (SQLite, analysis, the bus's control socket, validating a launch) runs in the
 thread pool; the job manager is only touched from the event loop, so it needs no locks. Run ids
-may contain '/' (the seed puts strategy names in them), so run routes take the rest of the path.
+may contain '/' (onesecondtrader puts strategy names in them), so run routes take the rest of the path.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Config:
     strategies_dir: Path | None = None
     max_concurrent: int = 2
     state_dir: Path | None = None  # default: RUNS_DB.dashboard/ next to the runs database
-    presets_db: Path | None = None  # default: presets.db next to the runs database (the seed's file name)
+    presets_db: Path | None = None  # default: presets.db next to the runs database (onesecondtrader's file name)
 
     @property
     def state(self) -> Path:
@@ -255,7 +255,7 @@ def _statuses(d: Dashboard, keys: list[str]) -> dict[str, tuple[str, str] | None
 
 
 async def api_delete(request: Request) -> Response:
-    """DELETE /api/runs {"run_ids": [...]} (the seed's request): runs this dashboard is running
+    """DELETE /api/runs {"run_ids": [...]} (onesecondtrader's request): runs this dashboard is running
     are cancelled and deleted once they end; finished runs are deleted at once; a run running
     elsewhere is left alone."""
     d = _dash(request)

@@ -32,7 +32,7 @@ class ParamField:
     max: float | None = None
     step: float | str | None = None  # "any": free decimals
     choices: list[dict[str, str]] | None = None
-    hidden: bool = False  # bar_period: set from the data, as the seed does
+    hidden: bool = False  # bar_period: set from the data, as onesecondtrader does
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("name", "kind", "default", "min", "max", "step", "choices", "hidden")}

@@ -58,7 +58,7 @@ def _param_values(entry: Any, given: dict[str, Any], period: str | None, errors:
         values[name] = value.name if isinstance(value, enum.Enum) else value
     bar_period = next((f for f in entry.fields if f.name == "bar_period" and f.hidden), None)
     if bar_period is not None and "bar_period" not in given and period is not None:
-        values["bar_period"] = period  # as the seed: the strategy's period is the data's
+        values["bar_period"] = period  # as in onesecondtrader: the strategy's period is the data's
     return values
 
 

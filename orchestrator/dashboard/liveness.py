@@ -1,6 +1,6 @@
 """Is the orchestrator of a `running` run still alive? Decides which runs are really dead.
 
-The seed marks every `running` run `cancelled` at start-up, which also "cancels" runs that are
+onesecondtrader marks every `running` run `cancelled` at start-up, which also "cancels" runs that are
 still going (started from the command line, or by another dashboard). Here a run is marked only
 when its processes are really gone:
 

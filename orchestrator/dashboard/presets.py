@@ -1,6 +1,6 @@
 """presets.db: named symbol lists and the Chart view's display settings.
 
-Symbol presets live in the seed's table (`symbol_presets`, as onesecondtrader 0.75 keeps it in its
+Symbol presets live in onesecondtrader's table (`symbol_presets`, as onesecondtrader 0.75 keeps it in its
 presets.db), so both dashboards pointed at one file share them. Chart settings live in a table of
 tickbus's own (`chart_settings`), one row per strategy set: runs of the same strategies share
 their indicator placement, styles and bands. Settings are checked here, so what is stored is
@@ -49,7 +49,7 @@ class Presets:
             for ddl in SCHEMA:
                 conn.execute(ddl)
             cols = {r[1] for r in conn.execute("PRAGMA table_info(symbol_presets)")}
-            if "symbol_type" not in cols:  # a table the seed's 0.68 layout made
+            if "symbol_type" not in cols:  # a table onesecondtrader's 0.68 layout made
                 conn.execute("ALTER TABLE symbol_presets ADD COLUMN symbol_type TEXT NOT NULL DEFAULT 'raw_symbol'")
             yield conn
         finally:
@@ -74,7 +74,7 @@ class Presets:
         return out
 
     def save_symbol_preset(self, preset: dict[str, Any]) -> dict[str, Any]:
-        """Create or replace a preset (the seed's fields); returns what was stored."""
+        """Create or replace a preset (onesecondtrader's fields); returns what was stored."""
         name = str(preset.get("name") or "").strip()
         if not name:
             raise PresetError("name: give the preset a name")

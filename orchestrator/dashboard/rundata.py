@@ -263,7 +263,7 @@ def _trip_mask(a: RunAnalysis, symbol: str | None) -> np.ndarray:
 
 
 def performance(view: RunView, symbol: str | None = None) -> dict[str, Any]:
-    """The seed's Performance view: per round trip (in exit time order) the cumulative gross and
+    """onesecondtrader's Performance view: per round trip (in exit time order) the cumulative gross and
     net PnL with each trip's drawdown, and its journey (best, worst and exit P&L), with the
     averages of winners and losers."""
     a = view.analysis

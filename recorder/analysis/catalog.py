@@ -68,8 +68,8 @@ class RunInfo:
 
     @property
     def recorded_by_seed(self) -> bool:
-        """Recorded by onesecondtrader (tickbus records its components in the config; the seed
-        does not, and records no strategy id on any event)."""
+        """Recorded by onesecondtrader (tickbus records its components in the config;
+        onesecondtrader does not, and records no strategy id on any event)."""
         return "components" not in self.config
 
     @property
@@ -124,7 +124,7 @@ def open_runs_db(path: str | Path) -> sqlite3.Connection:
 
 
 def _bound(config: dict[str, Any], which: str) -> int | None:
-    """tickbus's `start_ns`; an older tickbus's ns in `start_date`; the seed's date text there."""
+    """tickbus's `start_ns`; an older tickbus's ns in `start_date`; onesecondtrader's date text there."""
     ns = config.get(f"{which}_ns")
     value = ns if isinstance(ns, int) and not isinstance(ns, bool) else config.get(f"{which}_date")
     if isinstance(value, int) and not isinstance(value, bool):

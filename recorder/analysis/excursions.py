@@ -2,7 +2,7 @@
 
 A trip is open from its entry bar up to (not including) its exit bar: a fill happens at its bar's
 open, so the exit bar's range comes after the exit, and the entry bar's after the entry. Within a
-bar the best price is assumed to come before the worst (the cautious order, as the seed assumes).
+bar the best price is assumed to come before the worst (the cautious order, as onesecondtrader assumes).
 * best (maximum favourable excursion, >= 0): the largest open P&L reached, or the exit's P&L;
 * worst (maximum adverse excursion, <= 0): the lowest open P&L reached, or the exit's;
 * drawdown (>= 0): the largest fall of open P&L from its running peak (from 0 at entry).

@@ -5,7 +5,7 @@ strategies saw: adding averages the entry price, reducing books `(fill - avg) * 
 realized PnL and keeps the average, and a fill that crosses zero closes the old position and
 opens the remainder at the fill price.
 
-Round trips fix the seed's defect (a reversal produced none): every fill that reduces a position
+Round trips fix onesecondtrader's defect (a reversal produced none): every fill that reduces a position
 closes one round trip of the quantity it closed, so
 * a reversal (long 2, sell 5) closes a 2-lot long trip and opens a 3-lot short position;
 * partial exits (long 2, sell 1, sell 1) give two 1-lot trips, each at its own exit price.

@@ -1,4 +1,4 @@
-"""Splitting one symbol's bars into chart segments, the ways the seed's Chart view splits them:
+"""Splitting one symbol's bars into chart segments, the ways onesecondtrader's Chart view splits them:
 by bar count (with overlap), by calendar period, around each round trip (with padding bars), and
 where conditions on bar fields and indicators hold (runs merged across small gaps, padded with
 context bars). A segment is a range of bar indexes; times are UTC.

@@ -226,7 +226,7 @@ const tb = (() => {
     });
     types(); periods(); symbols();
 
-    // presets: the seed's symbol_presets in presets.db (publisher id, rtype, symbol type, symbols)
+    // presets: onesecondtrader's symbol_presets in presets.db (publisher id, rtype, symbol type, symbols)
     let presets = [];
     const status = (text) => ($("#preset-status").textContent = text);
     async function loadPresets(select) {
