@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,23 @@ def _slow(sleep_ms: str = "5") -> type:
 
 def tickbus(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@contextmanager
+def _locked(db: Path) -> Iterator[None]:
+    """Another process holds an exclusive transaction on `db` meanwhile."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, time\n"
+        f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+        "c.execute('BEGIN EXCLUSIVE')\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def _files(db: Path) -> list[Path]:
@@ -73,20 +91,10 @@ def test_a_runs_db_locked_mid_run_fails_the_run_at_the_storage_bound(secmaster: 
     db = tmp_path / "runs.db"
     run = Background(make_orchestrator(secmaster, db, [_slow()], storage_timeout=1.5))
     run.child("Slow")
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sqlite3, sys, time\n"
-        f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
-        "c.execute('BEGIN EXCLUSIVE')\n"
-        "print('locked', flush=True)\n"
-        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with _locked(db):
         locked_at = time.monotonic()
         result = run.wait()
         took = time.monotonic() - locked_at
-    finally:
-        holder.kill()
-        holder.wait()
     assert result.status == "failed" and result.failure.kind == "storage", result.failure
     assert took < 2 * 1.5 + 10, f"took {took:.1f} s"  # the recorder's write, then the outcome's: each bounded
     assert processes_mentioning(str(run.orch.run_dir)) == []
@@ -243,21 +251,11 @@ def test_a_runs_db_locked_at_the_start_is_one_line_exit_2_at_the_storage_bound(s
     db = tmp_path / "runs.db"
     r0 = tickbus("run", "--secmaster", str(secmaster), "--runs-db", str(db), "--strategy", "SMACrossover", "--in-process")
     assert r0.returncode == 0
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sqlite3, time\n"
-        f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
-        "c.execute('BEGIN EXCLUSIVE')\n"
-        "print('locked', flush=True)\n"
-        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with _locked(db):
         started = time.monotonic()
         r = tickbus("run", "--secmaster", str(secmaster), "--runs-db", str(db), "--strategy", "SMACrossover",
                     "--storage-timeout", "1")
         took = time.monotonic() - started
-    finally:
-        holder.kill()
-        holder.wait()
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "locked" in r.stderr, r.stderr
     assert took < 20
     assert len(_runs(db)) == 1  # no second run row
