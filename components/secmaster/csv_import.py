@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import functools
 import math
 import os
 import re
@@ -37,6 +38,7 @@ BAR_PERIODS = {"1s": BarPeriod.SECOND, "1m": BarPeriod.MINUTE, "1h": BarPeriod.H
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _FRACTION = re.compile(r"^(.*\d\d:\d\d:\d\d)[.,](\d+)(.*)$")
 _MAX_PRICE = INT64_MAX / 1e9
+MAX_LINE = 1 << 20  # characters read at once; a longer line is cut there (and refused)
 
 
 class _RowError(ValueError):
@@ -216,7 +218,10 @@ def import_csv(
     with fh:
         total = os.fstat(fh.fileno()).st_size
         bar = ProgressBar(total) if (sys.stderr.isatty() if progress is None else progress) else None
-        reader = csv.reader(fh, strict=True)  # a stray quote is an error, not a guess
+        # A stray quote is an error, not a guess. Lines are read at most MAX_LINE characters at a
+        # time, so a file without line breaks costs that much memory, not its size: the csv
+        # module then refuses the overlong field (its field size limit) at that line.
+        reader = csv.reader(iter(functools.partial(fh.readline, MAX_LINE), ""), strict=True)
         try:
             header = next(reader, None)
         except csv.Error as exc:

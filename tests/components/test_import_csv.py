@@ -392,3 +392,30 @@ def test_locked_database_is_a_clean_error(base_db: Path, tmp_path: Path,
         holder.execute("ROLLBACK")
         holder.close()
     assert fingerprint(base_db) == before
+
+
+def test_a_line_without_end_costs_bounded_memory_and_is_refused_at_its_line(tmp_path: Path) -> None:
+    """A 40 MB line: read at most MAX_LINE characters at a time (the old reader held the whole
+    line, twice), refused as malformed at line 2."""
+    import subprocess
+    import sys
+
+    csv_path = tmp_path / "huge.csv"
+    with open(csv_path, "w") as f:
+        f.write("ts_event_ns,symbol,open,high,low,close,volume\n")
+        f.write("1," + "A" * 40_000_000 + ",1,1,1,1,1\n")
+    code = (
+        "import resource, sys\n"
+        "from components.secmaster.csv_import import import_csv\n"
+        "from components.secmaster.writer import BarImportError\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        f"    import_csv({str(csv_path)!r}, {str(tmp_path / 'db.sqlite')!r}, 'p', 'd', progress=False)\n"
+        "except BarImportError as exc:\n"
+        "    print(exc)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    message, grown_kib = out.stdout.strip().splitlines()
+    assert message.startswith(f"{csv_path}:2: malformed CSV"), out.stdout + out.stderr
+    assert int(grown_kib) < 20_000, f"the import grew by {int(grown_kib) // 1024} MiB"
