@@ -62,6 +62,8 @@ def connect(path: str | Path, *, create: bool = True, timeout: float = 30.0) -> 
     else:
         if version < SCHEMA_VERSION:
             _while_locked(p, conn, timeout, lambda: _upgrade(conn), f"upgrading it from schema version {version} to {SCHEMA_VERSION}")
+        elif _lacking(conn)[0]:  # a table added to the schema since the file was made (all optional)
+            _while_locked(p, conn, timeout, lambda: _upgrade(conn), "adding the tables it lacks")
         _while_locked(p, conn, timeout, lambda: conn.execute("PRAGMA journal_mode = WAL"))
     conn.execute("PRAGMA synchronous = NORMAL")
     return conn
@@ -117,6 +119,7 @@ class _Table:
     create: str
     columns: tuple[tuple[str, str], ...]  # (name, declared type)
     indexes: tuple[str, ...]
+    of_run: bool  # its rows belong to a run (run_id REFERENCES runs): deleted with it
 
 
 @functools.cache
@@ -130,7 +133,8 @@ def _reference() -> dict[str, _Table]:
             cols = tuple((r[1], r[2]) for r in mem.execute(f"PRAGMA table_info({name})"))
             idx = tuple(r[0] for r in mem.execute(
                 "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (name,)))
-            out[name] = _Table(create, cols, idx)
+            of_run = any(r[2] == "runs" for r in mem.execute(f"PRAGMA foreign_key_list({name})"))
+            out[name] = _Table(create, cols, idx, of_run)
         return out
     finally:
         mem.close()
@@ -320,7 +324,7 @@ def delete_runs(conn: sqlite3.Connection, run_ids: list[str]) -> int:
     marks = ", ".join("?" * len(run_ids))
     with conn:
         conn.execute("BEGIN IMMEDIATE")
-        for table in _reference():
-            if table != "runs":
+        for table, ref in _reference().items():
+            if ref.of_run:
                 conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", run_ids)
         return int(conn.execute(f"DELETE FROM runs WHERE run_id IN ({marks})", run_ids).rowcount)

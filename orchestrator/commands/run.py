@@ -146,6 +146,8 @@ def build_orchestrator(s: dict[str, Any], progress: Any = None) -> Any:
             orch_attrs[key] = s[key]
     if s.get("broker_process"):
         orch_attrs["broker_in_bus"] = False
+    if s.get("record"):
+        orch_attrs["record"] = s["record"]
     orch_attrs.update(_attach_attrs(s))
     orch_cls = configured(Orchestrator, "_ConfiguredOrchestrator", **orch_attrs)
     orch = orch_cls(classes, broker, datafeed, in_process=bool(s.get("in_process")), progress=progress)

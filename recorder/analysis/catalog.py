@@ -106,6 +106,13 @@ class RunInfo:
         return _bound(self.config, "start"), _bound(self.config, "end")
 
     @property
+    def record_level(self) -> str:
+        """Which events the run recorded (recorder/tables.py RECORD_LEVELS); `all` for a run
+        whose config does not say (every run before record levels, the seed's)."""
+        level = self.config.get("record")
+        return level if isinstance(level, str) and level else "all"
+
+    @property
     def symbols(self) -> list[str]:
         return [str(s) for s in self.config.get("symbols") or []]
 
