@@ -253,7 +253,7 @@ class Orchestrator:
         finally:
             conn.close()
         recorder_cls = configured(RunRecorder, "_RunRecorder", db_path=str(self.db_path), run_id=run_id,
-                                  busy_timeout=self.storage_timeout, record=self.record)
+                                  busy_timeout=self.storage_timeout, record_level=self.record)
         started = time.monotonic()
         try:
             with _signals_to(self._on_signal):

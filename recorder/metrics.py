@@ -107,7 +107,7 @@ def _stats(flat: dict[str, Any]) -> Stats:
     def part(cls: type) -> Any:
         return cls(**{f.name: flat.get(f.name) for f in fields(cls)})
 
-    own = {f.name: flat.get(f.name) for f in fields(Stats) if f.name not in ("trades", "curve")}
+    own: dict[str, Any] = {f.name: flat.get(f.name) for f in fields(Stats) if f.name not in ("trades", "curve")}
     return Stats(**own, trades=part(TradeStats), curve=part(CurveStats))
 
 

@@ -60,14 +60,14 @@ class _Table:
 
 
 class RunRecorder(Component):
-    """Configured by class attributes, like every component: `db_path`, `run_id` and `record`
+    """Configured by class attributes, like every component: `db_path`, `run_id` and `record_level`
     (the record level, recorder/tables.py: which event types it subscribes to and stores)."""
 
     component_id = "recorder"
     wants_raw = True
     db_path: str = "runs.db"
     run_id: str = ""
-    record: str = "all"
+    record_level: str = "all"
     #: Seconds a write waits for another process's lock on the database before it fails the run.
     busy_timeout: float = 30.0
 
@@ -78,7 +78,7 @@ class RunRecorder(Component):
         if "\0" in self.run_id:  # it is a literal in the INSERT statements
             raise ValueError("RunRecorder.run_id contains a NUL character")
         self._conn: sqlite3.Connection | None = None
-        self._tables = {cls.__name__: _Table(cls, self.run_id) for cls in tables.recorded(self.record)}
+        self._tables = {cls.__name__: _Table(cls, self.run_id) for cls in tables.recorded(self.record_level)}
         self._buffered = 0
         self._last_flush = time.monotonic()
         self._identity: tuple[int, int] | None = None  # (device, inode) of the runs database
@@ -86,7 +86,7 @@ class RunRecorder(Component):
         self.malformed = 0
 
     def subscriptions(self) -> list[str]:
-        kept = tables.recorded(self.record)
+        kept = tables.recorded(self.record_level)
         prefixes = [codec.FEED_TOPIC] if ev.BarReceived in kept else []
         prefixes += [codec.type_prefix(cls) for cls in kept if cls is not ev.BarReceived]
         return prefixes
