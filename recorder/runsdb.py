@@ -140,6 +140,12 @@ def _reference() -> dict[str, _Table]:
         mem.close()
 
 
+def reference_tables() -> dict[str, _Table]:
+    """Every table of the schema: its CREATE statement, columns, indexes, and whether its rows
+    belong to a run."""
+    return _reference()
+
+
 def _lacking(conn: sqlite3.Connection) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
     """Tables of the schema the file lacks, and the columns its tables lack."""
     have = {r[0] for r in conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'")}
@@ -228,7 +234,7 @@ def _while_locked(p: Path, conn: sqlite3.Connection, timeout: float, step: Calla
             time.sleep(0.02)
 
 
-def _id_stem(strategy_names: list[str], now: dt.datetime) -> str:
+def id_stem(strategy_names: list[str], now: dt.datetime) -> str:
     names = "_".join(strategy_names) or "run"
     names = re.sub(r"[^A-Za-z0-9_+-]+", "-", names).strip("-") or "run"
     return f"{now.strftime('%Y-%m-%d_%H-%M-%S')}_{names}"
@@ -247,7 +253,7 @@ def create_run(
     when another run (in any process) took that id in the same second: the primary key decides
     atomically, so two runs never share an id.
     """
-    stem = _id_stem(strategy_names, dt.datetime.now(dt.timezone.utc))
+    stem = id_stem(strategy_names, dt.datetime.now(dt.timezone.utc))
     display = name or "_".join(strategy_names) or "run"
     for n in range(1, 10_000):
         run_id = stem if n == 1 else f"{stem}-{n}"

@@ -1,0 +1,74 @@
+"""Variants on a Dask cluster (`tickbus sweep --scheduler tcp://HOST:PORT`), through Dask
+distributed's client: the same submit -> future shape as the local pool.
+
+The shipments (secmaster slice, strategy source) are scattered to every worker once and passed
+to each variant as futures, so a worker receives them once (and a worker that joins later gets
+them from a peer); it writes them to its host's cache by content hash (shipping.py). Dask
+reschedules the variant of a worker that dies (how often: the scheduler's
+`distributed.scheduler.allowed-failures`). Run the workers with one thread each
+(`dask worker --nthreads 1`, more processes with `--nworkers`): a variant is Python bound.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from orchestrator.errors import UsageError
+from orchestrator.sweep.shipping import Shipment
+
+CONNECT_TIMEOUT_S = 10.0
+_keys = itertools.count()
+
+
+class SchedulerLost(Exception):
+    """The Dask scheduler went away during the sweep."""
+
+
+class DaskCluster:
+    def __init__(self, address: str, *, timeout: float = CONNECT_TIMEOUT_S) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UsageError("--scheduler needs Dask distributed: pip install 'tickbus[cluster]'") from None
+        self.address = address
+        try:
+            self.client = Client(address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise UsageError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {exc}") from None
+        self._shipped: dict[str, Any] = {}
+
+    @property
+    def size(self) -> int:
+        """Worker threads of the cluster now (at least 1)."""
+        try:
+            return max(1, sum(self.client.nthreads().values()))
+        except Exception:  # noqa: BLE001 - a lost scheduler is noticed by `check`
+            return 1
+
+    def ship(self, shipment: Shipment | None) -> Any:
+        """The shipment with its content, scattered to every worker once."""
+        if shipment is None:
+            return None
+        if shipment.digest not in self._shipped:
+            self._shipped[shipment.digest] = self.client.scatter(shipment.by_content(), broadcast=True, hash=False)
+        return self._shipped[shipment.digest]
+
+    def submit(self, task: dict[str, Any], secmaster: Shipment, strategy: Shipment | None) -> Any:
+        from orchestrator.sweep.worker import run_variant
+
+        key = f"tickbus-variant-{task['sweep_id']}-{task['variant']}-{next(_keys)}"
+        return self.client.submit(run_variant, task, self.ship(secmaster), self.ship(strategy), key=key, pure=False)
+
+    def check(self) -> None:
+        """SchedulerLost once the client has lost its scheduler."""
+        if self.client.status not in ("running", "newly-created"):
+            raise SchedulerLost(f"the Dask scheduler at {self.address} went away (client {self.client.status})")
+
+    def close(self, cancel: bool = False) -> None:
+        try:
+            if cancel:
+                self.client.cancel(list(self._shipped.values()), force=True)
+            self.client.close(timeout=CONNECT_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - closing a client whose scheduler is gone
+            pass
