@@ -12,12 +12,15 @@ reschedules the variant of a worker that dies (how often: the scheduler's
 from __future__ import annotations
 
 import itertools
+import logging
+import time
 from typing import Any
 
 from orchestrator.errors import UsageError
 from orchestrator.sweep.shipping import Shipment
 
 CONNECT_TIMEOUT_S = 10.0
+POLL_S = 0.02
 _keys = itertools.count()
 
 
@@ -32,10 +35,18 @@ class DaskCluster:
         except ImportError:
             raise UsageError("--scheduler needs Dask distributed: pip install 'tickbus[cluster]'") from None
         self.address = address
+        for name in ["distributed", *logging.root.manager.loggerDict]:  # a lost scheduler is one line of ours
+            if name.startswith("distributed"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
             self.client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise UsageError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {exc}") from None
+        try:
+            self.client.wait_for_workers(1, timeout=timeout)
+        except (OSError, TimeoutError):
+            self.close()
+            raise UsageError(f"the Dask scheduler at {address} has no workers (none joined within {timeout:g} s)") from None
         self._shipped: dict[str, Any] = {}
 
     @property
@@ -59,6 +70,27 @@ class DaskCluster:
 
         key = f"tickbus-variant-{task['sweep_id']}-{task['variant']}-{next(_keys)}"
         return self.client.submit(run_variant, task, self.ship(secmaster), self.ship(strategy), key=key, pure=False)
+
+    def done(self, futures: list[Any], timeout: float) -> list[Any]:
+        """Those of `futures` that are done (finished, erred or cancelled), waiting at most
+        `timeout` for one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = [f for f in futures if f.done()]
+            if ready or time.monotonic() >= deadline:
+                return ready
+            time.sleep(POLL_S)
+
+    def result(self, future: Any, variant: int) -> dict[str, Any]:
+        """The variant's result; a failed one with Dask's reason when it has none (KilledWorker:
+        its workers died); SchedulerLost when the client lost the future with its scheduler."""
+        if future.status == "cancelled":
+            self.check()
+            raise SchedulerLost(f"the Dask scheduler at {self.address} dropped variant {variant}")
+        try:
+            return dict(future.result())
+        except Exception as exc:  # noqa: BLE001 - Dask's word on the variant
+            return {"variant": variant, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
 
     def check(self) -> None:
         """SchedulerLost once the client has lost its scheduler."""

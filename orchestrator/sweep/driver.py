@@ -14,7 +14,6 @@ that died twice, a Dask KilledWorker) is recorded with what the executor says.
 
 from __future__ import annotations
 
-import concurrent.futures
 import signal
 import sqlite3
 import threading
@@ -36,6 +35,10 @@ class Executor(Protocol):
     size: int
 
     def submit(self, task: dict[str, Any], secmaster: Any, strategy: Any) -> Any: ...
+
+    def done(self, futures: list[Any], timeout: float) -> list[Any]: ...
+
+    def result(self, future: Any, variant: int) -> dict[str, Any]: ...
 
     def close(self, cancel: bool = False) -> None: ...
 
@@ -60,27 +63,6 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
         if values.get("strategy_id") == "" and values.get("symbol") == "":
             return {k: values.get(k) for k in METRIC_COLUMNS}
     return {}
-
-
-def _done(executor: Any, futures: list[Any], timeout: float) -> list[Any]:
-    """The futures that are done, waiting at most `timeout` for one (either kind of future)."""
-    if isinstance(futures[0], concurrent.futures.Future):
-        return list(concurrent.futures.wait(futures, timeout, concurrent.futures.FIRST_COMPLETED).done)
-    from distributed import wait
-
-    try:
-        return list(wait(futures, timeout=timeout, return_when="FIRST_COMPLETED").done)
-    except TimeoutError:
-        return []
-
-
-def _result(future: Any, variant: int) -> dict[str, Any]:
-    try:
-        return dict(future.result())
-    except BaseException as exc:  # noqa: BLE001 - the executor's word on the variant (KilledWorker, WorkerDied, ...)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        return {"variant": variant, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
 
 
 @contextmanager
@@ -117,9 +99,9 @@ def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, todo: list[tup
                 check = getattr(executor, "check", None)
                 if check is not None:
                     check()
-                for future in _done(executor, list(futures), WAIT_S):
+                for future in executor.done(list(futures), WAIT_S):
                     variant, params = futures.pop(future)
-                    result = _result(future, variant)
+                    result = executor.result(future, variant)
                     info = {"sweep_id": sweep_id, "variant": variant, "params": params}
                     if store.merge(conn, sweep_id, total, _label(plan, params), result, info):
                         failed += result["status"] != "completed"
@@ -134,7 +116,7 @@ def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, todo: list[tup
     except _Stopped as exc:
         status, error = "failed", str(exc)
     except Exception as exc:  # noqa: BLE001 - a lost scheduler, a runs.db that refused a merge
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        status, error = "failed", _lost(executor) or f"{type(exc).__name__}: {exc}"
     finally:
         for future in futures:
             future.cancel()
@@ -143,6 +125,17 @@ def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, todo: list[tup
             progress.close()
     store.finish(conn, sweep_id, status, error)
     return SweepOutcome(sweep_id, status, error, time.monotonic() - started)
+
+
+def _lost(executor: Any) -> str | None:
+    """What the executor says is wrong with it (a Dask scheduler gone), if anything."""
+    check = getattr(executor, "check", None)
+    try:
+        if check is not None:
+            check()
+    except Exception as exc:  # noqa: BLE001 - its own words
+        return str(exc)
+    return None
 
 
 def _label(plan: SweepPlan, params: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ and a variant whose second worker dies too fails, saying so. The others go on.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import signal
 import socket
 import subprocess
@@ -84,6 +85,17 @@ class LocalPool:
             self._queue.append(_Job(args, future))
         self._wake_w.send(b"x")
         return future
+
+    def done(self, futures: list[Future[Any]], timeout: float) -> list[Future[Any]]:
+        """Those of `futures` that are done, waiting at most `timeout` for one."""
+        return list(concurrent.futures.wait(futures, timeout, concurrent.futures.FIRST_COMPLETED).done)
+
+    def result(self, future: Future[Any], variant: int) -> dict[str, Any]:
+        """The variant's result, or a failed one saying why it has none (its workers died)."""
+        try:
+            return dict(future.result())
+        except WorkerDied as exc:
+            return {"variant": variant, "status": "failed", "error": f"its worker died: {exc}"}
 
     # --- the manager thread ---------------------------------------------------------------------
 

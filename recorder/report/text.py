@@ -89,6 +89,10 @@ def run_header(info: RunInfo, a: RunAnalysis | None = None) -> list[str]:
         lines.append(f"data        {len(a.data.symbols)} symbols ({_short_list(list(a.data.symbols), 6)}), "
                      f"{len(bars):,} {bars.bar_period or ''} bars, {span}")
         lines.append(f"fills       {len(a.data.fills):,}")
+    sweep = c.get("sweep")
+    if isinstance(sweep, dict):
+        params = " ".join(f"{k}={v}" for k, v in (sweep.get("params") or {}).items())
+        lines.append(f"sweep       {sweep.get('sweep_id')} variant {sweep.get('variant')}: {params}")
     how = ", recorded by onesecondtrader" if info.recorded_by_seed else ", in-process" if c.get("in_process") else ", multi-process"
     lines.append(f"mode        {c.get('mode', '?')}{how}")
     start, end = info.range_ns
