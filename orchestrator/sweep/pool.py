@@ -76,6 +76,12 @@ class LocalPool:
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers]
 
+    @property
+    def busy(self) -> list[int]:
+        """Pids of the workers running a variant now."""
+        with self._lock:
+            return [w.proc.pid for w in self._workers if w.job is not None]
+
     def submit(self, *args: Any) -> Future[Any]:
         """Run `run_variant(*args)` on a worker."""
         future: Future[Any] = Future()
@@ -100,6 +106,18 @@ class LocalPool:
     # --- the manager thread ---------------------------------------------------------------------
 
     def _manage(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # a bug here must not leave the driver waiting forever
+            with self._lock:
+                self._closing = True
+                jobs = [*self._queue, *(w.job for w in self._workers if w.job is not None)]
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(WorkerDied(f"the pool failed: {type(exc).__name__}: {exc}"))
+            raise
+
+    def _loop(self) -> None:
         while True:
             with self._lock:
                 if self._closing:
@@ -107,8 +125,8 @@ class LocalPool:
                 for w in self._workers:
                     if w.job is None and self._queue:
                         job = self._queue.popleft()
-                        if not job.future.set_running_or_notify_cancel():
-                            continue
+                        if job.attempts == 0 and not job.future.set_running_or_notify_cancel():
+                            continue  # cancelled while queued
                         w.job = job
                         job.attempts += 1
                         try:

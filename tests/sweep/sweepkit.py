@@ -1,0 +1,72 @@
+"""Helpers of the sweep tests: the CLI in a subprocess or in this process, runs.db reads, and a
+check that no process the test started is left."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from conftest import STRATEGIES
+
+from orchestrator.cli import main
+from recorder.analysis import compare_runs
+
+SPEC = f"{STRATEGIES}:SweepCrossing"
+
+
+def sweep_args(secmaster: Path, runs_db: Path, *extra: str) -> list[str]:
+    return ["sweep", "--secmaster", str(secmaster), "--runs-db", str(runs_db), "--strategy", SPEC,
+            "--commission-per-unit", "0.01", *extra]
+
+
+def sweep_json(capsys: Any, args: list[str]) -> tuple[int, dict[str, Any]]:
+    """`tickbus sweep ... --json` in this process: (exit status, its JSON)."""
+    code = main([*args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def spawn(args: list[str], tag: str, **kw: Any) -> subprocess.Popen[str]:
+    """`tickbus ARGS` in a process of its own; `tag` marks it and every process it starts."""
+    env = {**os.environ, "TICKBUS_TEST_TAG": tag}
+    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def tagged(tag: str) -> list[int]:
+    """Live processes carrying TICKBUS_TEST_TAG=tag (zombies aside)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and f"TICKBUS_TEST_TAG={tag}".encode() in env.split(b"\0"):
+            found.append(int(pid))
+    return found
+
+
+def variant_rows(db: Path, sweep_id: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT variant, status, run_id, error FROM sweep_variants WHERE sweep_id = ? ORDER BY variant",
+                            (sweep_id,)).fetchall()
+    finally:
+        conn.close()
+
+
+def same_events(db_a: Path, run_a: str, db_b: Path, run_b: str) -> bool:
+    """compare_runs: both runs recorded the same events (in the tables both record)."""
+    a, b = sqlite3.connect(db_a), sqlite3.connect(db_b)
+    try:
+        return compare_runs(a, run_a, b, run_b).identical
+    finally:
+        a.close()
+        b.close()
