@@ -82,15 +82,20 @@ class DaskCluster:
             time.sleep(POLL_S)
 
     def result(self, future: Any, variant: int) -> dict[str, Any]:
-        """The variant's result; a failed one with Dask's reason when it has none (KilledWorker:
-        its workers died); SchedulerLost when the client lost the future with its scheduler."""
+        """The variant's result; a failed one when its workers died (KilledWorker); SchedulerLost
+        when the client lost the future with its scheduler (run_variant never raises: any other
+        error is the cluster's)."""
         if future.status == "cancelled":
             self.check()
             raise SchedulerLost(f"the Dask scheduler at {self.address} dropped variant {variant}")
+        from distributed.scheduler import KilledWorker
+
         try:
             return dict(future.result())
-        except Exception as exc:  # noqa: BLE001 - Dask's word on the variant
-            return {"variant": variant, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        except KilledWorker as exc:  # the variant's workers died (allowed-failures + 1 times)
+            return {"variant": variant, "status": "failed", "error": f"its Dask workers died: {exc}"}
+        except Exception as exc:  # noqa: BLE001 - run_variant returns its own failures: this is the cluster's
+            raise SchedulerLost(f"the Dask scheduler at {self.address} went away ({type(exc).__name__}: {exc})") from None
 
     def check(self) -> None:
         """SchedulerLost once the client has lost its scheduler."""

@@ -138,7 +138,8 @@ def _with_data(s: dict[str, Any], spec: str, cls: type, fixed: dict[str, Any], g
     by_path = ":" in spec and (where.endswith(".py") or "/" in where or os.sep in where)
     return SweepPlan(settings=_json_settings(s), strategy=str(Path(where).resolve()) + ":" + spec.rpartition(":")[2] if by_path else spec,
                      strategy_class=cls, fixed=fixed, grid=g, run_settings=run_settings,
-                     secmaster=shipment_of(slice_path), strategy_file=shipment_of(where) if by_path else None,
+                     secmaster=shipment_of(slice_path),
+                     strategy_file=shipment_of(where).by_content() if by_path else None,  # as it is now, everywhere
                      total_bars=plan.total_bars, symbols=list(plan.symbols), workdir=workdir)
 
 

@@ -13,7 +13,10 @@ from components.strategy import StrategyBase
 
 class SweepCrossing(StrategyBase):
     """SMA-X (scripts/smax.py) with two knobs for the tests: `fail_at` raises in on_bar when it
-    equals `fast` (a failing variant), `pause_ms` sleeps at each bar (a variant that lasts)."""
+    equals `fast` (a failing variant), `pause_ms` sleeps at each bar (a variant that lasts).
+    Its `name` is the strategy id its runs record, also for a copy of it under another class name."""
+
+    name = "Crossing"
 
     fast = ParamSpec(default=5, min=1, max=100, step=1)
     slow = ParamSpec(default=20, min=2, max=200, step=5)
