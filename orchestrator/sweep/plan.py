@@ -70,8 +70,14 @@ def prepare(raw: dict[str, Any], *, origin: str = "settings") -> SweepPlan:
     from orchestrator import strategies as strat
 
     strategy_list = raw.get("strategies")
-    s = S.validate({k: v for k, v in raw.items() if v is not None and k != "strategies"}, origin, S.SWEEP_SETTINGS)
     problems: list[str] = []
+    s: dict[str, Any] = {}
+    for key, value in raw.items():  # each on its own, so that the grid is checked too
+        if value is not None and key != "strategies":
+            try:
+                s.update(S.validate({key: value}, origin, S.SWEEP_SETTINGS))
+            except UsageError as exc:
+                problems += str(exc).splitlines()
     if s.get("workers") is not None and s.get("scheduler") is not None:
         problems.append("--workers and --scheduler: give one (local worker processes, or a Dask cluster)")
     if not s.get("secmaster"):
