@@ -25,7 +25,7 @@ from typing import Any
 
 from orchestrator import settings
 from orchestrator.commands.run import _Ordered, settings_from
-from orchestrator.commands.runs import _finite
+from orchestrator.commands.runs import _finite, _open
 from orchestrator.errors import UsageError
 
 ACTIONS = ("resume", "list", "show")
@@ -175,26 +175,11 @@ def _report(conn: sqlite3.Connection, outcome: Any, s: dict[str, Any], as_json: 
 # --- reading -------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _reading(path: str) -> Iterator[sqlite3.Connection]:
-    from recorder.analysis import open_runs_db
-    from recorder.runsdb import RunsDbError
-
-    try:
-        conn = open_runs_db(path)
-    except RunsDbError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
 def show_list(args: argparse.Namespace) -> int:
     from recorder.analysis.sweeps import all_sweeps, variants
     from recorder.report.text import table
 
-    with _reading(args.runs_db or DEFAULT_DB) as conn:
+    with _open(args.runs_db or DEFAULT_DB) as conn:
         sweeps = all_sweeps(conn)
         best = {s.sweep_id: next(iter(variants(conn, s.sweep_id)), None) for s in sweeps}
     if args.json:
@@ -215,7 +200,7 @@ def show(args: argparse.Namespace, sweep_id: str) -> int:
     from recorder.analysis.sweeps import UnknownSweepError, get_sweep, variants
 
     sort = args.sort or "net_pnl"
-    with _reading(args.runs_db or DEFAULT_DB) as conn:
+    with _open(args.runs_db or DEFAULT_DB) as conn:
         try:
             info = get_sweep(conn, sweep_id)
         except UnknownSweepError as exc:

@@ -4,25 +4,23 @@ variants/s, aggregate bars/s, ETA, and the best variant so far by the sweep's so
 from __future__ import annotations
 
 import math
-import sys
 import time
 from typing import Any, TextIO
 
+from orchestrator.progress import StatusLine
 from recorder.layout import METRIC_COLUMNS
 
 
-class SweepProgress:
+class SweepProgress(StatusLine):
     def __init__(self, total: int, done: int = 0, sort: str = "net_pnl", stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty()
+        super().__init__(stream)
         self.total, self.done, self.failed = total, done, 0
         self.sort = sort
         self.bars = 0
         self.best: tuple[float, dict[str, Any]] | None = None
         self.started = time.monotonic()
         self._count = 0  # variants done by this driver (the rate's)
-        self._shown = False
-        self.show()
+        self.write(self.line())
 
     def add(self, result: dict[str, Any], figures: dict[str, Any], params: dict[str, Any]) -> None:
         self.done += 1
@@ -34,7 +32,7 @@ class SweepProgress:
             score = value if METRIC_COLUMNS[self.sort] else -value
             if self.best is None or score > self.best[0]:
                 self.best = (score, {"value": value, "params": params})
-        self.show()
+        self.write(self.line())
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -46,16 +44,3 @@ class SweepProgress:
             best = f"  best {self.sort} {self.best[1]['value']:,.4g} ({shown})"
         return (f"variants {self.done:,}/{self.total:,}  failed {self.failed:,}  {rate:,.2f} variants/s  "
                 f"{self.bars / elapsed:,.0f} bars/s  ETA {'?' if eta != eta else f'{eta:,.0f} s'}{best}")
-
-    def show(self) -> None:
-        if not self.enabled:
-            return
-        self.stream.write("\r\x1b[K" + self.line())
-        self.stream.flush()
-        self._shown = True
-
-    def close(self) -> None:
-        if self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._shown = False

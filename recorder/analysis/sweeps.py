@@ -15,13 +15,12 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import platform
 import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from bus.registry import pid_exited
+from recorder.analysis.catalog import owner_gone
 from recorder.layout import METRIC_COLUMNS
 
 LATEST = "latest"
@@ -49,11 +48,7 @@ class SweepInfo:
 
     def driver_gone(self) -> str | None:
         """Why this `running` sweep certainly has no driver any more (on this host), else None."""
-        pid, host = self.metadata.get("driver_pid"), self.metadata.get("host")
-        if self.status != "running" or not isinstance(pid, int) or (host and host != platform.node()):
-            return None
-        start = self.metadata.get("driver_start")
-        return f"its driver (pid {pid}) is gone" if pid_exited(pid, start if isinstance(start, str) else None) else None
+        return owner_gone(self.metadata, "driver") if self.status == "running" else None
 
     @property
     def shown_status(self) -> str:

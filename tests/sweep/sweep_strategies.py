@@ -6,14 +6,14 @@ import time
 
 from components.events import BarReceived
 from components.indicators import SimpleMovingAverage
-from components.models import OrderType, TradeSide
 from components.params import ParamSpec
 from components.strategy import StrategyBase
 
 
 class SweepCrossing(StrategyBase):
-    """SMA-X (scripts/smax.py) with two knobs for the tests: `fail_at` raises in on_bar when it
-    equals `fast` (a failing variant), `pause_ms` sleeps at each bar (a variant that lasts).
+    """Long one unit while the fast SMA is above the slow one, flat otherwise. Two knobs for the
+    tests: `fail_at` raises in on_bar when it equals `fast` (a failing variant), `pause_ms` sleeps
+    at each bar (a variant that lasts).
     Its `name` is the strategy id its runs record, also for a copy of it under another class name."""
 
     name = "Crossing"
@@ -35,14 +35,11 @@ class SweepCrossing(StrategyBase):
         if self.pause_ms:
             time.sleep(self.pause_ms / 1000)
         sym = bar.symbol
-        fast, slow = self.fast_sma.latest(sym), self.slow_sma.latest(sym)
-        fast_prev, slow_prev = self.fast_sma[sym, -2], self.slow_sma[sym, -2]
-        if fast > slow and fast_prev <= slow_prev:
-            target = 1.0
-        elif fast < slow and fast_prev >= slow_prev:
-            target = -1.0
-        else:
-            return
-        qty = target - self.position_of(sym)
-        if qty:
-            self.submit_order(OrderType.MARKET, TradeSide.BUY if qty > 0 else TradeSide.SELL, abs(qty), symbol=sym)
+        if self.open_orders_of(sym):
+            return  # the last order fills at the next open
+        above = self.fast_sma.latest(sym) > self.slow_sma.latest(sym)  # (NaN while warming up: False)
+        held = self.position_of(sym)
+        if above and held <= 0:
+            self.buy(1 - held, symbol=sym)
+        elif not above and held > 0:
+            self.sell(held, symbol=sym)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import STRATEGIES
+from proctools import processes_with_env
 
 from orchestrator.cli import main
 from recorder.analysis import compare_runs
@@ -38,19 +39,8 @@ def spawn(args: list[str], tag: str, **kw: Any) -> subprocess.Popen[str]:
 
 
 def tagged(tag: str) -> list[int]:
-    """Live processes carrying TICKBUS_TEST_TAG=tag (zombies aside)."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            env = Path(f"/proc/{pid}/environ").read_bytes()
-            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and f"TICKBUS_TEST_TAG={tag}".encode() in env.split(b"\0"):
-            found.append(int(pid))
-    return found
+    """Live processes carrying TICKBUS_TEST_TAG=tag."""
+    return processes_with_env("TICKBUS_TEST_TAG", tag)
 
 
 def variant_rows(db: Path, sweep_id: str) -> list[tuple[Any, ...]]:
