@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +122,8 @@ def stored_analysis(conn: sqlite3.Connection, info: RunInfo) -> RunAnalysis | No
     seen = scopes[RUN_SCOPE].get("data", {})
     empty = np.empty(0, np.int64)
     data = load_run(conn, info.run_id, feed=FeedBars(empty, [], np.empty(0), seen.get("bar_period")))
+    none = np.empty(0)  # no bars: what needs their prices (excursions, charts) is empty, not an error
+    data = replace(data, bars=replace(data.bars, open=none, high=none, low=none, volume=empty))
     grid = Curve.zeros(empty)
     strategies = {}
     for sid in data.strategies:
