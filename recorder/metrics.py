@@ -34,23 +34,25 @@ RUN_SCOPE = ("", "")  # (strategy_id, symbol) of the run's own row
 
 
 def feed_bars(datafeed: type) -> FeedBars:
-    """Every bar the configured datafeed class replays: times, symbols, closes."""
+    """Every bar the configured datafeed class replays (times, symbols, closes), read with the
+    datafeed's own queries straight into arrays (no bar objects)."""
+    from components.secmaster.db import open_secmaster
+
     feed = datafeed()
     feed.open()
-    ts: list[int] = []
-    symbols: list[str] = []
-    closes: list[float] = []
     try:
-        for group in feed.timestamps():
-            for bar in group:
-                ts.append(bar.ts_event_ns)
-                symbols.append(bar.symbol)
-                closes.append(bar.close)
-        period = feed.active_bar_period
+        queries, names, period, path = feed.queries(), list(feed.active_symbols), feed.active_bar_period, feed.resolved_db_path
     finally:
         feed.close()
-    return FeedBars(np.asarray(ts, dtype=np.int64), symbols, np.asarray(closes, dtype=np.float64),
-                    None if period is None else period.name)
+    row = np.dtype([("ts", "i8"), ("k", "i4"), ("o", "f8"), ("h", "f8"), ("l", "f8"), ("c", "f8"), ("v", "i8")])
+    conn = open_secmaster(path, readonly=True)
+    try:
+        parts = [np.fromiter(conn.execute(sql), dtype=row) for sql in queries]
+    finally:
+        conn.close()
+    rows = np.concatenate(parts) if parts else np.empty(0, row)
+    symbols = np.asarray(names, dtype=object)[rows["k"]].tolist() if len(rows) else []
+    return FeedBars(rows["ts"].copy(), symbols, rows["c"].copy(), None if period is None else period.name)
 
 
 def compute(conn: sqlite3.Connection, run_id: str, datafeed: type) -> RunAnalysis:

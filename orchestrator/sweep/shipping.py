@@ -127,13 +127,23 @@ _loaded: dict[str, str] = {}  # a strategy's original path -> digest of the sour
 _own_dir: Path | None = None
 
 
-def strategy_path(shipment: Shipment) -> Path:
-    """Where this process imports a shipped strategy file from.
+def _is(path: str, digest: str) -> bool:
+    try:
+        return file_digest(path) == digest
+    except OSError:
+        return False
 
-    One path per original file and process (not per content): a new version of the file then
+
+def strategy_path(shipment: Shipment) -> Path:
+    """Where this process imports a shipped strategy file from: the driver's own file where this
+    host sees it unchanged, else a copy of the content shipped.
+
+    One copy's path per original file and process (not per content): a new version of the file then
     replaces the class it defines (the registry takes a class defined again from the same file,
     as a reload) instead of clashing with it as a second class of the same name."""
     global _own_dir
+    if shipment.path is not None and _is(shipment.path, shipment.digest):
+        return Path(shipment.path)  # this host sees the driver's file, as it was: import it there
     if shipment.data is None:
         return materialise(shipment)
     if _own_dir is None:
