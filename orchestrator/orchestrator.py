@@ -10,6 +10,7 @@ is completed only once the recorder confirmed every event is in the runs databas
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -84,6 +85,7 @@ def strategy_ids_for(strategies: Sequence[type]) -> list[str]:
     return ids
 
 
+@functools.cache  # (reading the installed metadata costs milliseconds: a sweep runs thousands of runs)
 def versions() -> dict[str, str]:
     import msgpack
     import numpy

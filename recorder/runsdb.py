@@ -62,7 +62,7 @@ def connect(path: str | Path, *, create: bool = True, timeout: float = 30.0) -> 
     else:
         if version < SCHEMA_VERSION:
             _while_locked(p, conn, timeout, lambda: _upgrade(conn), f"upgrading it from schema version {version} to {SCHEMA_VERSION}")
-        elif _lacking(conn)[0]:  # a table added to the schema since the file was made (all optional)
+        elif set(_reference()) - tables:  # a table added to the schema since the file was made (all optional)
             _while_locked(p, conn, timeout, lambda: _upgrade(conn), "adding the tables it lacks")
         _while_locked(p, conn, timeout, lambda: conn.execute("PRAGMA journal_mode = WAL"))
     conn.execute("PRAGMA synchronous = NORMAL")
