@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from typing import Any
 
 from orchestrator.errors import UsageError
 from orchestrator.sweep.shipping import Shipment
 
 CONNECT_TIMEOUT_S = 10.0
-POLL_S = 0.02
 _keys = itertools.count()
 
 
@@ -70,16 +68,6 @@ class DaskCluster:
 
         key = f"tickbus-variant-{task['sweep_id']}-{task['variant']}-{next(_keys)}"
         return self.client.submit(run_variant, task, self.ship(secmaster), self.ship(strategy), key=key, pure=False)
-
-    def done(self, futures: list[Any], timeout: float) -> list[Any]:
-        """Those of `futures` that are done (finished, erred or cancelled), waiting at most
-        `timeout` for one."""
-        deadline = time.monotonic() + timeout
-        while True:
-            ready = [f for f in futures if f.done()]
-            if ready or time.monotonic() >= deadline:
-                return ready
-            time.sleep(POLL_S)
 
     def result(self, future: Any, variant: int) -> dict[str, Any]:
         """The variant's result; a failed one when its workers died (KilledWorker); SchedulerLost

@@ -14,6 +14,7 @@ that died twice, a Dask KilledWorker) is recorded with what the executor says.
 
 from __future__ import annotations
 
+import queue
 import signal
 import sqlite3
 import threading
@@ -35,8 +36,6 @@ class Executor(Protocol):
     size: int
 
     def submit(self, task: dict[str, Any], secmaster: Any, strategy: Any) -> Any: ...
-
-    def done(self, futures: list[Any], timeout: float) -> list[Any]: ...
 
     def result(self, future: Any, variant: int) -> dict[str, Any]: ...
 
@@ -91,15 +90,20 @@ def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, todo: list[tup
     failed = int(conn.execute("SELECT failed FROM sweeps WHERE sweep_id = ?", (sweep_id,)).fetchone()[0])
     status, error = "completed", None
     futures: dict[Any, tuple[int, dict[str, Any]]] = {}
+    finished: queue.Queue[Any] = queue.Queue()  # fed by the futures' done callbacks: O(1) per variant
     try:
         with _interruptible():
             for variant, params in todo:
-                futures[executor.submit(plan.task(sweep_id, variant, params), plan.secmaster, plan.strategy_file)] = (variant, params)
+                future = executor.submit(plan.task(sweep_id, variant, params), plan.secmaster, plan.strategy_file)
+                futures[future] = (variant, params)
+                future.add_done_callback(finished.put)
             while futures:
                 check = getattr(executor, "check", None)
                 if check is not None:
                     check()
-                for future in executor.done(list(futures), WAIT_S):
+                for future in _finished(finished):
+                    if future not in futures:
+                        continue
                     variant, params = futures.pop(future)
                     result = executor.result(future, variant)
                     info = {"sweep_id": sweep_id, "variant": variant, "params": params}
@@ -125,6 +129,19 @@ def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, todo: list[tup
             progress.close()
     store.finish(conn, sweep_id, status, error)
     return SweepOutcome(sweep_id, status, error, time.monotonic() - started)
+
+
+def _finished(finished: queue.Queue[Any]) -> list[Any]:
+    """The futures done since the last call, waiting at most WAIT_S for the first."""
+    try:
+        out = [finished.get(timeout=WAIT_S)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            out.append(finished.get_nowait())
+        except queue.Empty:
+            return out
 
 
 def _lost(executor: Any) -> str | None:

@@ -12,7 +12,6 @@ and a variant whose second worker dies too fails, saying so. The others go on.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import signal
 import socket
 import subprocess
@@ -91,10 +90,6 @@ class LocalPool:
             self._queue.append(_Job(args, future))
         self._wake_w.send(b"x")
         return future
-
-    def done(self, futures: list[Future[Any]], timeout: float) -> list[Future[Any]]:
-        """Those of `futures` that are done, waiting at most `timeout` for one."""
-        return list(concurrent.futures.wait(futures, timeout, concurrent.futures.FIRST_COMPLETED).done)
 
     def result(self, future: Future[Any], variant: int) -> dict[str, Any]:
         """The variant's result, or a failed one saying why it has none (its workers died)."""
