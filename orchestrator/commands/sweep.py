@@ -84,12 +84,22 @@ def _executor(s: dict[str, Any]) -> Any:
     return LocalPool(int(s.get("workers") or os.cpu_count() or 1))
 
 
-@contextmanager
-def _runs_db(path: str) -> Iterator[sqlite3.Connection]:
+def _usable(path: str) -> None:
     from recorder import runsdb
 
     try:
         runsdb.check_usable(path)
+    except runsdb.RunsDbError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@contextmanager
+def _runs_db(path: str) -> Iterator[sqlite3.Connection]:
+    """The runs database to record into (checked; opened, so created, only if usable)."""
+    from recorder import runsdb
+
+    _usable(path)
+    try:
         conn = runsdb.connect(path)
     except runsdb.RunsDbError as exc:
         raise UsageError(str(exc)) from None
@@ -105,14 +115,22 @@ def start(args: argparse.Namespace, config: str | None) -> int:
 
     raw = settings_from(args, settings.SWEEP_SETTINGS, config)
     plan = P.prepare(raw, origin=config or "settings")
+    path = str(plan.settings.get("runs_db") or DEFAULT_DB)
+    running = False
     try:
+        _usable(path)
         executor = _executor(plan.settings)  # a scheduler that cannot be reached: exit 2, nothing recorded
-        with _runs_db(str(plan.settings.get("runs_db") or DEFAULT_DB)) as conn:
-            sweep_id = store.create_sweep(conn, plan.name, plan.spec(), plan.grid.points)
-            todo = list(enumerate(plan.grid.points, 1))
-            progress = SweepProgress(len(todo), sort=str(plan.settings.get("sort") or "net_pnl"))
-            outcome = driver.run(plan, conn, sweep_id, todo, executor, progress=progress)
-            return _report(conn, outcome, plan.settings, args.json)
+        try:
+            with _runs_db(path) as conn:
+                sweep_id = store.create_sweep(conn, plan.name, plan.spec(), plan.grid.points)
+                todo = list(enumerate(plan.grid.points, 1))
+                progress = SweepProgress(len(todo), sort=str(plan.settings.get("sort") or "net_pnl"))
+                running = True  # from here on the driver closes the executor
+                outcome = driver.run(plan, conn, sweep_id, todo, executor, progress=progress)
+                return _report(conn, outcome, plan.settings, args.json)
+        finally:
+            if not running:
+                executor.close(cancel=True)
     finally:
         plan.close()
 
@@ -132,10 +150,9 @@ def resume(args: argparse.Namespace, sweep_id: str) -> int:
         spec = info.spec
         raw = {**spec["settings"], "strategies": [(spec["strategy"], dict(spec.get("fixed") or {}))]}
         raw["runs_db"] = args.runs_db or raw.get("runs_db")
-        for key in ("workers", "scheduler"):
-            raw.pop(key, None) if args.workers or args.scheduler else None
-            if getattr(args, key):
-                raw[key] = getattr(args, key)
+        if args.workers or args.scheduler:  # where to run it now: instead of where it ran
+            raw = {k: v for k, v in raw.items() if k not in ("workers", "scheduler")}
+            raw.update({k: getattr(args, k) for k in ("workers", "scheduler") if getattr(args, k)})
         if spec.get("seed") is not None:
             raw["seed"] = spec["seed"]
         plan = P.prepare(raw, origin=f"sweep {info.sweep_id}")
