@@ -140,9 +140,9 @@ def _with_data(s: dict[str, Any], spec: str, cls: type, fixed: dict[str, Any], g
                            symbol_type=symbol_type, symbols=list(plan.symbols), rtype=period.rtype,
                            start_ns=0 if start is None else int(start), end_ns=2**63 - 1 if end is None else int(end))
     run_settings = {**run_settings, "publisher": publisher, "dataset": dataset}
-    where, _, _ = spec.rpartition(":")
-    by_path = ":" in spec and (where.endswith(".py") or "/" in where or os.sep in where)
-    return SweepPlan(settings=_json_settings(s), strategy=str(Path(where).resolve()) + ":" + spec.rpartition(":")[2] if by_path else spec,
+    where, _, name = spec.rpartition(":")
+    by_path = ":" in spec and (where.endswith(".py") or "/" in where or os.sep in where)  # (as spec.import_class)
+    return SweepPlan(settings=_json_settings(s), strategy=f"{Path(where).resolve()}:{name}" if by_path else spec,
                      strategy_class=cls, fixed=fixed, grid=g, run_settings=run_settings,
                      secmaster=shipment_of(slice_path),
                      strategy_file=shipment_of(where).by_content() if by_path else None,  # as it is now, everywhere
