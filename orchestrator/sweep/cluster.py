@@ -5,7 +5,8 @@ The shipments (secmaster slice, strategy source) are scattered to every worker o
 to each variant as futures, so a worker receives them once (and a worker that joins later gets
 them from a peer); it writes them to its host's cache by content hash (shipping.py). Dask
 reschedules the variant of a worker that dies (how often: the scheduler's
-`distributed.scheduler.allowed-failures`). Run the workers with one thread each
+`distributed.scheduler.allowed-failures`). A task cannot be interrupted, so a cancelled sweep sets
+a Dask Event its running variants watch (worker.py): they end their runs cancelled. Run the workers with one thread each
 (`dask worker --nthreads 1`, more processes with `--nworkers`): a variant is Python bound.
 """
 
@@ -19,6 +20,7 @@ from orchestrator.errors import UsageError
 from orchestrator.sweep.shipping import Shipment
 
 CONNECT_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 2.0
 _keys = itertools.count()
 
 
@@ -90,7 +92,29 @@ class DaskCluster:
         if self.client.status not in ("running", "newly-created"):
             raise SchedulerLost(f"the Dask scheduler at {self.address} went away (client {self.client.status})")
 
-    def close(self, cancel: bool = False) -> None:
+    def _stop_running(self, sweep_id: str) -> None:
+        """Set the sweep's cancel Event, waiting at most STOP_TIMEOUT_S (a scheduler that is going
+        away would hold the call)."""
+        import threading
+
+        from distributed import Event
+
+        from orchestrator.sweep.worker import cancel_event_name
+
+        def tell() -> None:
+            try:
+                Event(cancel_event_name(sweep_id), client=self.client).set()
+            except Exception:  # noqa: BLE001 - the scheduler is gone: the variants go with it
+                pass
+
+        t = threading.Thread(target=tell, daemon=True)
+        t.start()
+        t.join(STOP_TIMEOUT_S)
+
+    def close(self, cancel: bool = False, sweep_id: str | None = None) -> None:
+        """Disconnect; with `cancel`, the variants still running are told to stop (worker.py)."""
+        if cancel and sweep_id is not None and self.client.status == "running":
+            self._stop_running(sweep_id)
         try:
             if cancel:
                 self.client.cancel(list(self._shipped.values()), force=True)

@@ -39,7 +39,7 @@ class Executor(Protocol):
 
     def result(self, future: Any, variant: int) -> dict[str, Any]: ...
 
-    def close(self, cancel: bool = False) -> None: ...
+    def close(self, cancel: bool = False, sweep_id: str | None = None) -> None: ...
 
 
 @dataclass
@@ -124,7 +124,7 @@ def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, todo: list[tup
     finally:
         for future in futures:
             future.cancel()
-        executor.close(cancel=bool(futures))
+        executor.close(cancel=bool(futures), sweep_id=sweep_id)
         if progress is not None:
             progress.close()
     store.finish(conn, sweep_id, status, error)

@@ -176,7 +176,7 @@ class LocalPool:
 
     # --- stopping ---------------------------------------------------------------------------------
 
-    def close(self, cancel: bool = False) -> None:
+    def close(self, cancel: bool = False, sweep_id: str | None = None) -> None:
         """Stop every worker (SIGTERM: a running variant ends cancelled; then SIGKILL), bounded;
         queued variants are cancelled."""
         with self._lock:

@@ -15,12 +15,16 @@ import platform
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from orchestrator.sweep.shipping import Shipment, materialise, strategy_path
+
+CANCEL_POLL_S = 1.0
 
 
 def run_variant(task: dict[str, Any], secmaster: Shipment, strategy: Shipment | None = None) -> dict[str, Any]:
@@ -50,10 +54,46 @@ def _run(task: dict[str, Any], secmaster: Shipment, strategy: Shipment | None, d
     settings = {**task["settings"], "secmaster": str(materialise(secmaster)), "runs_db": str(db),
                 "strategies": [(ref, {**task["fixed"], **task["params"]})]}
     orch = build_orchestrator(settings)
-    result = orch.run()
+    stop_watching = _cancel_watch(task["sweep_id"], orch)
+    try:
+        result = orch.run()
+    finally:
+        stop_watching()
     if result.status == "completed" and orch.record == "all":  # below `all` the run stored them itself
         metrics.store(db, result.run_id, orch.prepare().datafeed)
     return {"status": result.status, "error": result.error, "bars": result.bars, **extract(db, result.run_id)}
+
+
+def cancel_event_name(sweep_id: str) -> str:
+    """The Dask Event a driver sets to cancel its sweep's running variants."""
+    return f"tickbus-cancel-{sweep_id}"
+
+
+def _cancel_watch(sweep_id: str, orch: Any) -> Callable[[], None]:
+    """On a Dask worker (where a running task cannot be interrupted), a thread that cancels the
+    run once the driver sets the sweep's cancel Event; elsewhere nothing (a local worker is
+    stopped with SIGTERM). Returns what stops the watch."""
+    try:
+        from distributed import Event, get_client, get_worker
+
+        get_worker()
+        client = get_client()  # (in the task's thread: the watch's thread has no worker context)
+    except (ImportError, ValueError):
+        return lambda: None
+    finished = threading.Event()
+
+    def watch() -> None:
+        event = Event(cancel_event_name(sweep_id), client=client)
+        while not finished.is_set():
+            try:
+                if event.wait(timeout=CANCEL_POLL_S):
+                    orch.cancel("the sweep was cancelled")
+                    return
+            except Exception:  # noqa: BLE001 - the scheduler is gone: the driver has its own word on that
+                return
+
+    threading.Thread(target=watch, name="tickbus-cancel-watch", daemon=True).start()
+    return finished.set
 
 
 def extract(db: Path, run_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,23 @@ def spawn(args: list[str], tag: str, **kw: Any) -> subprocess.Popen[str]:
 def tagged(tag: str) -> list[int]:
     """Live processes carrying TICKBUS_TEST_TAG=tag."""
     return processes_with_env("TICKBUS_TEST_TAG", tag)
+
+
+def wait_for_a_merged_variant(db: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Until the sweep `proc` runs has merged a variant into `db` (AssertionError after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            conn = sqlite3.connect(db)
+            try:
+                if conn.execute("SELECT COUNT(*) FROM sweep_variants WHERE status = 'completed'").fetchone()[0]:
+                    return
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            pass  # not created yet
+        time.sleep(0.05)
+    raise AssertionError(f"no variant merged within {timeout:g} s (sweep {'ended' if proc.poll() is not None else 'running'})")
 
 
 def variant_rows(db: Path, sweep_id: str) -> list[tuple[Any, ...]]:

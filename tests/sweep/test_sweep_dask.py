@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import STRATEGIES
-from sweepkit import SPEC, same_events, sweep_args, sweep_json, tagged, variant_rows
+from sweepkit import SPEC, same_events, spawn, sweep_args, sweep_json, tagged, variant_rows, wait_for_a_merged_variant
 
 from orchestrator.sweep import driver, plan as P, store
 from orchestrator.sweep.cluster import DaskCluster
@@ -157,6 +157,29 @@ def test_a_dask_worker_killed_mid_sweep_leaves_every_variant_recorded_once(
     assert [r[1] for r in rows] == ["completed"] * 6, rows
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT run_id) FROM runs").fetchone() == (6, 6)
+    conn.close()
+
+
+def test_ctrl_c_stops_the_variants_running_on_the_workers(cluster: Cluster, sweep_secmaster: Path, tmp_path: Path) -> None:
+    from distributed import Client
+
+    db = tmp_path / "runs.db"
+    # each variant sleeps 6 ms a bar: 900 bars, ~5 s; the workers hold two more when the first lands
+    proc = spawn(sweep_args(sweep_secmaster, db, "--grid", "fast=3:8:1", "--param", "pause_ms=6",
+                            "--scheduler", cluster.address), f"dask-ctrlc-{tmp_path.name}")
+    wait_for_a_merged_variant(db, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    # told to stop, the running variants end their runs: each worker's one thread is free at once
+    # (a variant left running would hold it for seconds)
+    with Client(cluster.address, timeout=START_TIMEOUT_S) as client:
+        probes = [client.submit(time.sleep, 0.1, workers=[w], pure=False) for w in client.nthreads()]
+        started = time.monotonic()
+        client.gather(probes)
+        assert time.monotonic() - started < 3.0
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT status FROM sweeps").fetchone() == ("cancelled",)
     conn.close()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sweepkit import SPEC, spawn, same_events, sweep_args, sweep_json, tagged, variant_rows
+from sweepkit import SPEC, same_events, spawn, sweep_args, sweep_json, tagged, variant_rows, wait_for_a_merged_variant
 
 from orchestrator.cli import main
 from orchestrator.sweep import driver, plan as P
@@ -101,19 +101,7 @@ def test_ctrl_c_cancels_keeps_what_finished_and_resume_finishes_it(sweep_secmast
     db = tmp_path / "runs.db"
     tag = f"ctrlc-{tmp_path.name}"
     proc = spawn(sweep_args(sweep_secmaster, db, "--grid", "fast=3:8:1", "--param", "pause_ms=1", "--workers", "2"), tag)
-    deadline = time.monotonic() + 60
-    done = 0
-    while time.monotonic() < deadline and proc.poll() is None:  # until a first variant is merged
-        try:
-            conn = sqlite3.connect(db)
-            done = conn.execute("SELECT COUNT(*) FROM sweep_variants WHERE status = 'completed'").fetchone()[0]
-            conn.close()
-        except sqlite3.Error:
-            pass
-        if done:
-            break
-        time.sleep(0.05)
-    assert done and proc.poll() is None
+    wait_for_a_merged_variant(db, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
