@@ -19,8 +19,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,21 +63,31 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-@contextmanager
-def _interruptible() -> Iterator[None]:
-    """SIGTERM stops the sweep as Ctrl-C does (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _Signals:
+    """Ctrl-C and SIGTERM, noted by a handler and acted on by the driver's loop between two
+    merges (a KeyboardInterrupt raised wherever the signal lands could be swallowed by a
+    finalizer, or cut a merge short). Main thread only; elsewhere the caller cancels."""
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.saved: dict[int, Any] = {}
 
-    saved = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, saved)
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.saved[sig] = signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.received = signum
+
+    def check(self) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
 
 
 def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, todo: list[tuple[int, dict[str, Any]]],
@@ -92,12 +101,14 @@ def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, todo: list[tup
     futures: dict[Any, tuple[int, dict[str, Any]]] = {}
     finished: queue.Queue[Any] = queue.Queue()  # fed by the futures' done callbacks: O(1) per variant
     try:
-        with _interruptible():
+        with _Signals() as signals:
             for variant, params in todo:
+                signals.check()
                 future = executor.submit(plan.task(sweep_id, variant, params), plan.secmaster, plan.strategy_file)
                 futures[future] = (variant, params)
                 future.add_done_callback(finished.put)
             while futures:
+                signals.check()
                 check = getattr(executor, "check", None)
                 if check is not None:
                     check()
@@ -107,6 +118,7 @@ def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, todo: list[tup
                     variant, params = futures.pop(future)
                     result = executor.result(future, variant)
                     info = {"sweep_id": sweep_id, "variant": variant, "params": params}
+                    signals.check()
                     if store.merge(conn, sweep_id, total, _label(plan, params), result, info):
                         failed += result["status"] != "completed"
                         if progress is not None:
