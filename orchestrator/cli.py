@@ -12,7 +12,7 @@ from typing import NoReturn
 from orchestrator.errors import UsageError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
-COMMAND_MODULES = ("secmaster", "run", "demo", "runs", "dashboard", "ps", "attach", "monitor")
+COMMAND_MODULES = ("secmaster", "run", "sweep", "demo", "runs", "dashboard", "ps", "attach", "monitor")
 
 
 

@@ -11,6 +11,7 @@ is completed only once the recorder confirmed every event is in the runs databas
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import platform
 import re
@@ -85,6 +86,7 @@ def strategy_ids_for(strategies: Sequence[type]) -> list[str]:
     return ids
 
 
+@functools.cache  # (reading the installed metadata costs milliseconds: a sweep runs thousands of runs)
 def versions() -> dict[str, str]:
     import msgpack
     import numpy
@@ -151,6 +153,10 @@ class Orchestrator:
     #: round with the broker crosses 2 socket hops instead of 4 (README, Performance). The
     #: strategies, the recorder and the datafeed keep their own processes either way.
     broker_in_bus: bool = True
+    #: Which events the recorder stores (recorder/tables.py RECORD_LEVELS: all, trades, summary).
+    #: Below `all` the bars are not in runs.db, so the run's metrics are computed from the
+    #: datafeed's bars at the end and stored with it (recorder/metrics.py).
+    record: str = "all"
 
     def __init__(
         self,
@@ -224,6 +230,7 @@ class Orchestrator:
             "strategies": [display_name(c) for c in self.strategies],
             **runsdb.range_config(getattr(plan.datafeed, "start_ts", None), getattr(plan.datafeed, "end_ts", None)),
             "in_process": self.in_process,
+            "record": self.record,
             "components": {
                 "strategies": [
                     {"strategy_id": sid, "spec": class_spec(cls)} for sid, cls in zip(self.strategy_ids, self.strategies)
@@ -250,7 +257,7 @@ class Orchestrator:
         finally:
             conn.close()
         recorder_cls = configured(RunRecorder, "_RunRecorder", db_path=str(self.db_path), run_id=run_id,
-                                  busy_timeout=self.storage_timeout)
+                                  busy_timeout=self.storage_timeout, record_level=self.record)
         started = time.monotonic()
         try:
             with _signals_to(self._on_signal):
@@ -263,7 +270,11 @@ class Orchestrator:
                                                                         traceback.format_exc())))
             raise
         elapsed = time.monotonic() - started
+        if outcome.status == "completed" and self.record != "all":
+            outcome = self._store_metrics(run_id, plan, outcome)
         outcome, (bars, events, fills) = self._finish(run_id, outcome)
+        if self.record != "all" and outcome.status == "completed":
+            bars = plan.total_bars  # replayed, not recorded
         attach = self.process_run.attach if self.process_run is not None else None
         attached = list(attach.seen) if attach is not None else []
         barrier = self.process_run.barrier if self.process_run is not None else None
@@ -296,6 +307,17 @@ class Orchestrator:
             if cause is None:
                 return Outcome("failed", FailureRecord.now(ORCHESTRATOR, RC.STORAGE, ORCHESTRATOR, unwritten)), (0, 0, 0)
             return Outcome("failed", dataclasses.replace(cause, detail=f"{cause.detail}; {unwritten}")), (0, 0, 0)
+
+    def _store_metrics(self, run_id: str, plan: RunPlan, outcome: Outcome) -> Outcome:
+        """The run's figures, from the datafeed's bars (not recorded at this level) and its fills."""
+        from recorder import metrics
+
+        try:
+            metrics.store(self.db_path, run_id, plan.datafeed, timeout=self.storage_timeout)
+        except (sqlite3.Error, runsdb.RunsDbError) as exc:
+            return Outcome("failed", FailureRecord.now(ORCHESTRATOR, RC.STORAGE, ORCHESTRATOR,
+                                                       f"the run's metrics could not be written to {self.db_path}: {exc}"))
+        return outcome
 
     def _on_signal(self, signum: int) -> None:
         self.cancel(f"interrupted by {signal.Signals(signum).name}")

@@ -1,4 +1,6 @@
-"""Run settings: one schema for `tickbus run`'s flags, RUN.toml, the dashboard and sweeps.
+"""Run settings: one schema for `tickbus run`'s flags, RUN.toml, the dashboard and sweeps
+(SWEEP_SETTINGS: the run settings a sweep's variants share, and the sweep's own, for
+`tickbus sweep`'s flags and SWEEP.toml).
 
 Each setting is declared once in SETTINGS (its RUN.toml key, type, bounds or choices, help). The
 command-line flags are made from it (`--barrier-timeout` for `barrier_timeout`), a RUN.toml is
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import UsageError
+from recorder.layout import METRIC_COLUMNS, RECORD_LEVELS
 
 Check = Callable[[Any], Any]  # a value (typed, or text from a flag) -> the setting's value; ValueError says why
 
@@ -46,6 +49,7 @@ class Setting:
     metavar: str | None = None
     flag: bool = True  # a command-line flag (`--name-with-dashes`) as well as a RUN.toml key
     boolean: bool = False  # a flag that takes no value
+    repeat: bool = False  # a flag given once per value (its values arrive as a list)
 
 
 # --- value checks -----------------------------------------------------------------------------
@@ -198,20 +202,91 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
                                       "(with the run's access key, as every tcp bus)", "tcp://HOST:PORT"),
     Setting("curve", _bool, "run the bus over tcp on loopback (with the run's access key, as every "
                             "tcp bus)", boolean=True),
+    Setting("record", one_of(*RECORD_LEVELS), "what runs.db keeps: all (every event, the default), trades (all but "
+                                              "bars and indicator values) or summary (fills and the run's figures)"),
     Setting("strategy", lambda v: v, "strategies ([[strategy]] tables in RUN.toml)", flag=False),
 )}
+
+
+def grid(value: Any) -> dict[str, Any]:
+    """NAME=SPEC texts (repeated --grid flags) or a TOML table: parameter name -> values (a
+    "A:B[:STEP]" or "V1,V2,..." text, or a list); the values are checked against the strategy
+    (orchestrator/sweep/grid.py)."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        out: dict[str, Any] = {}
+        for text in value:
+            name, sep, spec = text.partition("=")
+            if not sep or not name.strip() or not spec.strip():
+                raise ValueError(f"expected NAME=A:B:STEP or NAME=V1,V2,..., got {text!r}")
+            if name.strip() in out:
+                raise ValueError(f"{name.strip()!r} is given twice")
+            out[name.strip()] = spec.strip()
+        return out
+    if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+        return dict(value)
+    raise ValueError(f"expected a table of parameter = values, got {_shown(value)}")
+
+
+def integer(value: Any) -> int:
+    return int(_number(value, integer=True))
+
+
+def at_least_one(value: Any) -> int:
+    number = count(value)
+    if number < 1:
+        raise ValueError(f"must be 1 or more, got {number}")
+    return number
+
+
+def scheduler_address(value: Any) -> str:
+    """tcp://HOST:PORT of a Dask scheduler (reached when the sweep starts)."""
+    text = _text(value)
+    host, sep, port = text.removeprefix("tcp://").rpartition(":")
+    if not text.startswith("tcp://") or not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ValueError(f"expected tcp://HOST:PORT, got {text!r}")
+    return text
+
+
+_SHARED = ("secmaster", "runs_db", "symbols", "publisher", "dataset", "symbol_type", "bar_period", "start", "end",
+           "commission_per_unit", "minimum_commission", "transport", "broker_process", "barrier_timeout",
+           "storage_timeout", "strategy")
+
+#: `tickbus sweep`: the run settings every variant shares (a variant is an ordinary run), and the
+#: sweep's own. Validated like RUN.toml; the grid itself is checked against the strategy's
+#: ParamSpecs by orchestrator/sweep/grid.py.
+SWEEP_SETTINGS: dict[str, Setting] = {**{k: SETTINGS[k] for k in _SHARED}, **{s.name: s for s in (
+    Setting("grid", grid, "a parameter's values: NAME=A:B:STEP (inclusive; STEP defaults to the parameter's "
+                          "ParamSpec step), NAME=V1,V2,... (booleans, enum and choice members by name); repeatable",
+            "NAME=VALUES", repeat=True),
+    Setting("where", _text, "keep the combinations for which this holds, e.g. \"fast < slow\" (comparisons, "
+                            "arithmetic, and/or/not over parameter names)", "EXPR"),
+    Setting("random", at_least_one, "run N distinct points of the grid, drawn with --seed", "N"),
+    Setting("seed", integer, "seed of --random (default: drawn, and recorded with the sweep)", "S"),
+    Setting("workers", at_least_one, "local worker processes (default: this machine's cores)", "N"),
+    Setting("scheduler", scheduler_address, "run the variants on this Dask scheduler (pip install "
+                                            "'tickbus[cluster]')", "tcp://HOST:PORT"),
+    Setting("multi_process", _bool, "each variant in the usual process layout (default: in one process)", boolean=True),
+    Setting("record", one_of(*RECORD_LEVELS), "what runs.db keeps of each variant: summary (fills and its figures, "
+                                              "the default), trades or all"),
+    Setting("sort", one_of(*METRIC_COLUMNS), "rank the variants by this figure (default net_pnl)", "METRIC"),
+    Setting("name", _text, "the sweep's name (default: sweep-STRATEGY)"),
+    Setting("max_failures", at_least_one, "stop the sweep once this many variants failed", "K"),
+)}}
 
 STRATEGY_KEYS = ("spec", "params")
 
 
-def add_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per setting; a flag's text is checked by the setting's own check."""
-    for s in SETTINGS.values():
+def add_flags(parser: argparse.ArgumentParser, schema: dict[str, Setting] = SETTINGS) -> None:
+    """One flag per setting; a flag's text is checked by the setting's own check (a repeated
+    flag's values all at once, once parsed: from_flags)."""
+    for s in schema.values():
         if not s.flag:
             continue
         flag = "--" + s.name.replace("_", "-")
         if s.boolean:
             parser.add_argument(flag, action="store_true", default=None, help=s.help)
+        elif s.repeat:
+            parser.add_argument(flag, action="append", metavar=s.metavar, help=s.help)
         else:
             parser.add_argument(flag, type=_flag_type(s), metavar=s.metavar, help=s.help)
 
@@ -227,17 +302,26 @@ def _flag_type(s: Setting) -> Callable[[str], Any]:
     return parse
 
 
-def from_flags(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings given as flags (already checked by their types)."""
+def from_flags(args: argparse.Namespace, schema: dict[str, Setting] = SETTINGS) -> dict[str, Any]:
+    """The settings given as flags (checked by their types; repeated ones checked here)."""
     out = {}
-    for s in SETTINGS.values():
+    problems = []
+    for s in schema.values():
         value = getattr(args, s.name, None) if s.flag else None
+        if value is not None and s.repeat:
+            try:
+                value = s.check(value)
+            except ValueError as exc:
+                problems.append(f"--{s.name.replace('_', '-')}: {exc}")
+                continue
         if value is not None:
             out[s.name] = value
+    if problems:
+        raise UsageError("\n".join(problems))
     return out
 
 
-def load_toml(path: str | Path) -> dict[str, Any]:
+def load_toml(path: str | Path, schema: dict[str, Setting] = SETTINGS) -> dict[str, Any]:
     """A RUN.toml, checked (every problem at once, as FILE:KEY: what)."""
     p = Path(path)
     try:
@@ -256,17 +340,17 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"{p}: not valid TOML: {exc}") from None
     if "strategies" in data and "strategy" not in data:  # the plural is accepted as a spelling
         data["strategy"] = data.pop("strategies")
-    return validate(data, str(p))
+    return validate(data, str(p), schema)
 
 
-def validate(data: dict[str, Any], origin: str = "settings") -> dict[str, Any]:
+def validate(data: dict[str, Any], origin: str = "settings", schema: dict[str, Setting] = SETTINGS) -> dict[str, Any]:
     """Checked, typed settings; UsageError listing every problem as ORIGIN:KEY: what."""
     problems: list[str] = []
     out: dict[str, Any] = {}
     for key, value in data.items():
-        setting = SETTINGS.get(key)
+        setting = schema.get(key)
         if setting is None:
-            guess = difflib.get_close_matches(key, list(SETTINGS), n=1)
+            guess = difflib.get_close_matches(key, list(schema), n=1)
             problems.append(f"{origin}:{key}: unknown setting" + (f" (did you mean {guess[0]!r}?)" if guess else ""))
             continue
         if key == "strategy":

@@ -61,12 +61,14 @@ class _Table:
 
 
 class RunRecorder(Component):
-    """Configured by class attributes, like every component: `db_path` and `run_id`."""
+    """Configured by class attributes, like every component: `db_path`, `run_id` and `record_level`
+    (the record level, recorder/tables.py: which event types it subscribes to and stores)."""
 
     component_id = "recorder"
     wants_raw = True
     db_path: str = "runs.db"
     run_id: str = ""
+    record_level: str = "all"
     #: Seconds a write waits for another process's lock on the database before it fails the run.
     busy_timeout: float = 30.0
 
@@ -77,7 +79,7 @@ class RunRecorder(Component):
         if "\0" in self.run_id:  # it is a literal in the INSERT statements
             raise ValueError("RunRecorder.run_id contains a NUL character")
         self._conn: sqlite3.Connection | None = None
-        self._tables = {cls.__name__: _Table(cls, self.run_id) for cls in tables.TABLES}
+        self._tables = {cls.__name__: _Table(cls, self.run_id) for cls in tables.recorded(self.record_level)}
         self._buffered = 0
         self._last_flush = time.monotonic()
         self._identity: tuple[int, int] | None = None  # (device, inode) of the runs database
@@ -85,8 +87,9 @@ class RunRecorder(Component):
         self.malformed = 0
 
     def subscriptions(self) -> list[str]:
-        prefixes = [codec.FEED_TOPIC]
-        prefixes += [codec.type_prefix(cls) for cls in tables.TABLES if cls is not ev.BarReceived]
+        kept = tables.recorded(self.record_level)
+        prefixes = [codec.FEED_TOPIC] if ev.BarReceived in kept else []
+        prefixes += [codec.type_prefix(cls) for cls in kept if cls is not ev.BarReceived]
         return prefixes
 
     def start(self) -> None:

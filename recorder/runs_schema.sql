@@ -211,3 +211,56 @@ CREATE TABLE IF NOT EXISTS expirations (
 );
 CREATE INDEX IF NOT EXISTS idx_expirations_run_ts ON expirations(run_id, ts_event_ns);
 CREATE INDEX IF NOT EXISTS idx_expirations_order ON expirations(associated_order_id);
+
+-- A run's figures (recorder/metrics.py): one row for the run (strategy_id = '' and symbol = ''),
+-- one per strategy (symbol = ''), one per (strategy, symbol) it traded. Written for every run
+-- recorded without its bars (record level trades or summary) and for every sweep variant; `stats`
+-- holds every figure of the scope as JSON (and, on the run's row, what the analysis saw of the bars).
+CREATE TABLE IF NOT EXISTS run_metrics (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    strategy_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    net_pnl REAL,
+    sharpe REAL,
+    sortino REAL,
+    max_drawdown REAL,
+    max_drawdown_pct REAL,
+    fills INTEGER,
+    round_trips INTEGER,
+    win_rate REAL,
+    profit_factor REAL,
+    exposure REAL,
+    stats TEXT NOT NULL,
+    PRIMARY KEY (run_id, strategy_id, symbol)
+);
+
+-- Parameter sweeps (`tickbus sweep`, orchestrator/sweep/): the sweep's settings, grid and status,
+-- and one row per variant (a point of the grid) with the run that recorded it. A variant's
+-- figures are its run's row of run_metrics.
+CREATE TABLE IF NOT EXISTS sweeps (
+    sweep_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    ts_start INTEGER NOT NULL,
+    ts_end INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'cancelled')),
+    spec TEXT NOT NULL,
+    variants INTEGER NOT NULL,
+    completed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    metadata TEXT
+);
+
+CREATE TABLE IF NOT EXISTS sweep_variants (
+    sweep_id TEXT NOT NULL REFERENCES sweeps(sweep_id) ON DELETE CASCADE,
+    variant INTEGER NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'completed', 'failed')),
+    run_id TEXT,
+    error TEXT,
+    bars INTEGER,
+    elapsed_s REAL,
+    worker TEXT,
+    PRIMARY KEY (sweep_id, variant)
+);
+CREATE INDEX IF NOT EXISTS idx_sweep_variants_run ON sweep_variants(run_id);

@@ -62,6 +62,8 @@ def connect(path: str | Path, *, create: bool = True, timeout: float = 30.0) -> 
     else:
         if version < SCHEMA_VERSION:
             _while_locked(p, conn, timeout, lambda: _upgrade(conn), f"upgrading it from schema version {version} to {SCHEMA_VERSION}")
+        elif set(_reference()) - tables:  # a table added to the schema since the file was made (all optional)
+            _while_locked(p, conn, timeout, lambda: _upgrade(conn), "adding the tables it lacks")
         _while_locked(p, conn, timeout, lambda: conn.execute("PRAGMA journal_mode = WAL"))
     conn.execute("PRAGMA synchronous = NORMAL")
     return conn
@@ -117,6 +119,7 @@ class _Table:
     create: str
     columns: tuple[tuple[str, str], ...]  # (name, declared type)
     indexes: tuple[str, ...]
+    of_run: bool  # its rows belong to a run (run_id REFERENCES runs): deleted with it
 
 
 @functools.cache
@@ -130,10 +133,17 @@ def _reference() -> dict[str, _Table]:
             cols = tuple((r[1], r[2]) for r in mem.execute(f"PRAGMA table_info({name})"))
             idx = tuple(r[0] for r in mem.execute(
                 "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (name,)))
-            out[name] = _Table(create, cols, idx)
+            of_run = any(r[2] == "runs" for r in mem.execute(f"PRAGMA foreign_key_list({name})"))
+            out[name] = _Table(create, cols, idx, of_run)
         return out
     finally:
         mem.close()
+
+
+def reference_tables() -> dict[str, _Table]:
+    """Every table of the schema: its CREATE statement, columns, indexes, and whether its rows
+    belong to a run."""
+    return _reference()
 
 
 def _lacking(conn: sqlite3.Connection) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
@@ -224,7 +234,7 @@ def _while_locked(p: Path, conn: sqlite3.Connection, timeout: float, step: Calla
             time.sleep(0.02)
 
 
-def _id_stem(strategy_names: list[str], now: dt.datetime) -> str:
+def id_stem(strategy_names: list[str], now: dt.datetime) -> str:
     names = "_".join(strategy_names) or "run"
     names = re.sub(r"[^A-Za-z0-9_+-]+", "-", names).strip("-") or "run"
     return f"{now.strftime('%Y-%m-%d_%H-%M-%S')}_{names}"
@@ -243,7 +253,7 @@ def create_run(
     when another run (in any process) took that id in the same second: the primary key decides
     atomically, so two runs never share an id.
     """
-    stem = _id_stem(strategy_names, dt.datetime.now(dt.timezone.utc))
+    stem = id_stem(strategy_names, dt.datetime.now(dt.timezone.utc))
     display = name or "_".join(strategy_names) or "run"
     for n in range(1, 10_000):
         run_id = stem if n == 1 else f"{stem}-{n}"
@@ -320,7 +330,7 @@ def delete_runs(conn: sqlite3.Connection, run_ids: list[str]) -> int:
     marks = ", ".join("?" * len(run_ids))
     with conn:
         conn.execute("BEGIN IMMEDIATE")
-        for table in _reference():
-            if table != "runs":
+        for table, ref in _reference().items():
+            if ref.of_run:
                 conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", run_ids)
         return int(conn.execute(f"DELETE FROM runs WHERE run_id IN ({marks})", run_ids).rowcount)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from components import events as ev
+from recorder.layout import keeps
 
 TABLES: dict[type[ev.EventBase], str] = {
     ev.BarReceived: "bars",
@@ -26,6 +27,11 @@ TABLES: dict[type[ev.EventBase], str] = {
     ev.FillEvent: "fills",
     ev.OrderExpired: "expirations",
 }
+
+def recorded(level: str) -> list[type[ev.EventBase]]:
+    """The event types a run recorded at `level` (recorder/layout.py) stores."""
+    return [cls for cls, table in TABLES.items() if keeps(level, table)]
+
 
 # Fields that are not the same across two runs of the same inputs (wall clock, row ids).
 WALL_CLOCK_COLUMNS = frozenset({"id", "run_id", "ts_created_ns"})

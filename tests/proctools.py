@@ -7,22 +7,45 @@ import signal
 from pathlib import Path
 
 
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of live processes that mention `text` (a run dir): orphans if any."""
-    found = []
+def _live_processes() -> list[tuple[int, str]]:
+    """(pid, /proc path) of every live process but this one (zombies aside)."""
+    out = []
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+        if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
-            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
             state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[0]
         except OSError:
             continue
-        if state == "Z":
+        if state != "Z":
+            out.append((int(pid), f"/proc/{pid}"))
+    return out
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that mention `text` (a run dir): orphans if any."""
+    found = []
+    for pid, path in _live_processes():
+        try:
+            cmd = Path(f"{path}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
             continue
-        cmd = raw.replace(b"\0", b" ").decode(errors="replace")
-        if text in cmd and int(pid) != os.getpid():
+        if text in cmd:
             found.append(f"{pid}: {cmd}")
+    return found
+
+
+def processes_with_env(name: str, value: str) -> list[int]:
+    """Live processes whose environment has NAME=VALUE: everything a test started with it, and
+    everything those started."""
+    found = []
+    for pid, path in _live_processes():
+        try:
+            env = Path(f"{path}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"{name}={value}".encode() in env:
+            found.append(pid)
     return found
 
 

@@ -56,10 +56,12 @@ def parse_time(text: str, *, end: bool, what: str) -> int:
         raise UsageError(str(exc)) from None
 
 
-def settings_from(args: argparse.Namespace) -> dict[str, Any]:
+def settings_from(args: argparse.Namespace, schema: dict[str, settings.Setting] = settings.SETTINGS,
+                  config: str | None = None) -> dict[str, Any]:
     """RUN.toml (if any) merged with the flags; flags win. Both are checked against the schema."""
-    s: dict[str, Any] = settings.load_toml(args.config) if getattr(args, "config", None) else {}
-    s.update(settings.from_flags(args))
+    config = config or getattr(args, "config", None)
+    s: dict[str, Any] = settings.load_toml(config, schema) if config else {}
+    s.update(settings.from_flags(args, schema))
     cli_strategies: list[tuple[str, dict[str, Any]]] = []
     for kind, value in getattr(args, "items", []) or []:
         if kind == "strategy":
@@ -146,6 +148,8 @@ def build_orchestrator(s: dict[str, Any], progress: Any = None) -> Any:
             orch_attrs[key] = s[key]
     if s.get("broker_process"):
         orch_attrs["broker_in_bus"] = False
+    if s.get("record"):
+        orch_attrs["record"] = s["record"]
     orch_attrs.update(_attach_attrs(s))
     orch_cls = configured(Orchestrator, "_ConfiguredOrchestrator", **orch_attrs)
     orch = orch_cls(classes, broker, datafeed, in_process=bool(s.get("in_process")), progress=progress)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from recorder.analysis.catalog import RunInfo
+from recorder.analysis.catalog import RunInfo, get_run
 from recorder.analysis.equity import Curve, SymbolCurve, symbol_curve
 from recorder.analysis.ledger import Ledger, RoundTrips, build_ledger, group_order
 from recorder.analysis.load import RunData, load_run
@@ -38,6 +38,9 @@ class RunAnalysis:
     strategies: dict[str, StrategyResult]  # every configured strategy, traded or not
     total: Stats
     curve: Curve  # all strategies on the run's time grid
+    #: For a run recorded without its bars (recorder/metrics.py): what its stored figures saw of
+    #: the bars it replayed (bars, symbols, bar_period, first/last_bar_ns); None otherwise.
+    replayed: dict[str, Any] | None = None
 
     @property
     def info(self) -> RunInfo:
@@ -70,6 +73,7 @@ class RunAnalysis:
 
     def to_dict(self, *, round_trips: bool = False) -> dict[str, Any]:
         bars = self.data.bars
+        seen = self.replayed
         out: dict[str, Any] = {
             "run": self.info.to_dict(),
             "recorded": {
@@ -77,6 +81,10 @@ class RunAnalysis:
                 "first_bar": iso_ns(int(bars.ts.min())) if len(bars) else None,
                 "last_bar": iso_ns(int(bars.ts.max())) if len(bars) else None,
                 "bar_period": bars.bar_period,
+            } if seen is None else {
+                "bars": 0, "bars_replayed": seen.get("bars"), "fills": len(self.data.fills), "symbols": seen.get("symbols"),
+                "first_bar": iso_ns(seen.get("first_bar_ns")), "last_bar": iso_ns(seen.get("last_bar_ns")),
+                "bar_period": seen.get("bar_period"), "record": self.info.record_level,
             },
             "annualisation": self.annualisation.to_dict(),
             "capital": self.capital if self.capital is not None else "peak gross exposure",
@@ -177,5 +185,13 @@ def _symbol_stats(
 
 
 def analyse_run(conn: sqlite3.Connection, run_id: str, *, capital: float | None = None, ohlv: bool = False) -> RunAnalysis:
-    """Load and analyse one run (`latest` for the newest)."""
-    return analyse(load_run(conn, run_id, ohlv=ohlv), capital=capital)
+    """Load and analyse one run (`latest` for the newest). A run recorded without its bars is
+    read from its stored figures (recorder/metrics.py; `capital` cannot change those)."""
+    from recorder import metrics
+
+    info = get_run(conn, run_id)
+    if info.record_level != "all":
+        stored = metrics.stored_analysis(conn, info)
+        if stored is not None:
+            return stored
+    return analyse(load_run(conn, info.run_id, ohlv=ohlv), capital=capital)

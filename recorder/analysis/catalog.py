@@ -46,14 +46,9 @@ class RunInfo:
     def orchestrator_gone(self) -> str | None:
         """Why this `running` run has certainly nobody running it (its orchestrator, on this host,
         is gone: the pid exited or now names a newer process), else None."""
-        meta = self.metadata if isinstance(self.metadata, dict) else {}
-        pid, host = meta.get("orchestrator_pid"), meta.get("host")
-        if self.status != "running" or not isinstance(pid, int) or (host and host != platform.node()):
+        if self.status != "running":
             return None
-        start = meta.get("orchestrator_start")
-        if pid_exited(pid, start if isinstance(start, str) else None):
-            return f"its orchestrator (pid {pid}) is gone"
-        return None
+        return owner_gone(self.metadata, "orchestrator")
 
     @property
     def shown_status(self) -> str:
@@ -106,6 +101,13 @@ class RunInfo:
         return _bound(self.config, "start"), _bound(self.config, "end")
 
     @property
+    def record_level(self) -> str:
+        """Which events the run recorded (recorder/tables.py RECORD_LEVELS); `all` for a run
+        whose config does not say (every run recorded before record levels existed, and onesecondtrader's)."""
+        level = self.config.get("record")
+        return level if isinstance(level, str) and level else "all"
+
+    @property
     def symbols(self) -> list[str]:
         return [str(s) for s in self.config.get("symbols") or []]
 
@@ -115,6 +117,17 @@ class RunInfo:
             "ts_start": self.ts_start, "ts_end": self.ts_end, "wall_time_s": round(self.wall_time_s, 3),
             "config": self.config, "metadata": self.metadata, "error": self.error,
         }
+
+
+def owner_gone(metadata: Any, role: str) -> str | None:
+    """Why the process that recorded itself in `metadata` as `{role}_pid` (with `host` and
+    `{role}_start`) is certainly gone (on this host: its pid exited or names a newer process)."""
+    meta = metadata if isinstance(metadata, dict) else {}
+    pid, host = meta.get(f"{role}_pid"), meta.get("host")
+    if not isinstance(pid, int) or (host and host != platform.node()):
+        return None
+    start = meta.get(f"{role}_start")
+    return f"its {role} (pid {pid}) is gone" if pid_exited(pid, start if isinstance(start, str) else None) else None
 
 
 def open_runs_db(path: str | Path) -> sqlite3.Connection:

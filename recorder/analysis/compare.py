@@ -6,6 +6,7 @@ both sides are streamed in step, so two 1M-bar runs compare without holding eith
 The recorder writes each table in market-time order, so rows are read in rowid order (sequential
 reads) and only rows of equal market time are sorted; a table out of that order falls back to
 the database's sort.
+Tables a run's record level does not keep (recorder/tables.py) are not compared, and say so.
 The first difference per table names its row (in canonical order), market time, and the columns
 that differ, or which run has rows the other lacks.
 """
@@ -19,9 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from recorder.analysis.catalog import RunInfo, get_run
+from recorder.analysis.catalog import RunInfo, count_rows, get_run
 from recorder.analysis.load import CHUNK_ROWS, snapshot
 from recorder.analysis.timefmt import iso_ns
+from recorder.layout import keeps
 from recorder.tables import TABLES, WALL_CLOCK_COLUMNS, columns
 
 #: Identifying columns shown with a difference (when the table has them).
@@ -43,11 +45,19 @@ class TableComparison:
     table: str
     rows_a: int
     rows_b: int
-    difference: str | None  # None: identical
+    difference: str | None  # None: identical (or not compared)
+    not_compared: str | None = None  # why: a run's record level does not keep this table
 
     def to_dict(self) -> dict[str, Any]:
         return {"table": self.table, "rows_a": self.rows_a, "rows_b": self.rows_b,
-                "identical": self.difference is None, "difference": self.difference}
+                "identical": self.difference is None, "difference": self.difference, "not_compared": self.not_compared}
+
+
+def _unrecorded(table: str, info_a: RunInfo, info_b: RunInfo) -> str | None:
+    """Why `table` cannot be compared: a run's record level does not keep it."""
+    lacking = [f"run {x} recorded at level {i.record_level}" for x, i in (("A", info_a), ("B", info_b))
+               if not keeps(i.record_level, table)]
+    return " and ".join(lacking) or None
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,11 @@ def compare_runs(conn_a: sqlite3.Connection, run_a: str, conn_b: sqlite3.Connect
     with snapshot(conn_a):
         with nullcontext() if same_conn else snapshot(conn_b):
             for table, cols in compared_columns().items():
+                skipped = _unrecorded(table, info_a, info_b)
+                if skipped:
+                    result.tables.append(TableComparison(table, count_rows(conn_a, table, info_a.run_id),
+                                                         count_rows(conn_b, table, info_b.run_id), None, skipped))
+                    continue
                 n_a = conn_a.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (info_a.run_id,)).fetchone()[0]
                 n_b = conn_b.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (info_b.run_id,)).fetchone()[0]
                 try:

@@ -176,8 +176,24 @@ def _load_fills(conn: sqlite3.Connection, info: RunInfo, symbols: Codebook, stra
     return Fills(ts[:i], sym[:i], strat[:i], qty[:i], price[:i], comm[:i])
 
 
-def load_run(conn: sqlite3.Connection, run_id: str, *, ohlv: bool = False) -> RunData:
-    """Config, bars (closes; all of OHLCV with `ohlv=True`) and fills of one run.
+@dataclass(frozen=True)
+class FeedBars:
+    """A run's bars as its datafeed replays them (for a run that did not record them)."""
+
+    ts: np.ndarray  # int64 ns
+    symbol: list[str]
+    close: np.ndarray  # float64
+    bar_period: str | None
+
+
+def _feed_bars(feed: FeedBars, symbols: Codebook) -> Bars:
+    codes = np.asarray(symbols.encode(feed.symbol), dtype=np.int32)
+    return Bars(feed.ts, codes, feed.close, np.zeros(1, np.int64), feed.bar_period)
+
+
+def load_run(conn: sqlite3.Connection, run_id: str, *, ohlv: bool = False, feed: FeedBars | None = None) -> RunData:
+    """Config, bars (closes; all of OHLCV with `ohlv=True`) and fills of one run; the bars are
+    `feed`'s when given (a run recorded without its bars).
 
     Raises UnknownRunError for an id the database does not hold.
     """
@@ -185,7 +201,7 @@ def load_run(conn: sqlite3.Connection, run_id: str, *, ohlv: bool = False) -> Ru
     symbols = Codebook()
     strategies = Codebook(info.strategy_ids)
     with snapshot(conn):
-        bars = _load_bars(conn, info.run_id, symbols, ohlv)
+        bars = _load_bars(conn, info.run_id, symbols, ohlv) if feed is None else _feed_bars(feed, symbols)
         fills = _load_fills(conn, info, symbols, strategies)
     names, remap = symbols.sorted_remap()
     bar_sym = remap[bars.symbol] if len(bars) else bars.symbol

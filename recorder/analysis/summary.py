@@ -55,9 +55,20 @@ def net_pnl(conn: sqlite3.Connection, run_id: str) -> float:
     return total
 
 
+def _stored(conn: sqlite3.Connection, info: RunInfo) -> tuple[int, float] | None:
+    """(bars replayed, net PnL) from the stored figures of a run recorded without its bars."""
+    row = conn.execute("SELECT net_pnl, json_extract(stats, '$.data.bars') FROM run_metrics"
+                       " WHERE run_id = ? AND strategy_id = '' AND symbol = ''", (info.run_id,)).fetchone()
+    return None if row is None else (int(row[1] or 0), float(row[0] or 0.0))
+
+
 def summarise(conn: sqlite3.Connection, info: RunInfo) -> RunSummary:
     with snapshot(conn):
-        return RunSummary(info, count_rows(conn, "bars", info.run_id), count_rows(conn, "fills", info.run_id), net_pnl(conn, info.run_id))
+        fills = count_rows(conn, "fills", info.run_id)
+        stored = _stored(conn, info) if info.record_level != "all" else None
+        if stored is not None:
+            return RunSummary(info, stored[0], fills, stored[1])
+        return RunSummary(info, count_rows(conn, "bars", info.run_id), fills, net_pnl(conn, info.run_id))
 
 
 def list_runs(conn: sqlite3.Connection) -> list[RunSummary]:

@@ -56,6 +56,14 @@ def _spec(spec: object) -> str:
     return f"{text} {json.dumps(shown, default=str)}" if shown else text
 
 
+#: What a run recorded below `all` lacks (the charts and checks that need it are unavailable).
+_NOT_RECORDED = {
+    "all": "every event",
+    "trades": "no bars and no indicator values (no equity curve, no price charts)",
+    "summary": "fills only, no bars, orders or indicator values (no equity curve, no price charts)",
+}
+
+
 def run_header(info: RunInfo, a: RunAnalysis | None = None) -> list[str]:
     """Key-value lines: identity, status (and error), configuration."""
     c = info.config
@@ -66,12 +74,25 @@ def run_header(info: RunInfo, a: RunAnalysis | None = None) -> list[str]:
     elif info.status == "running":
         lines[-1] += "  (still being recorded: figures are what is recorded so far)"
     lines.append(f"started     {iso_ns(info.ts_start, fraction=False)}   wall time {fmt.duration(info.wall_time_s)}")
-    if a is not None:
+    if a is not None and a.replayed is not None:
+        seen = a.replayed
+        names = [str(s) for s in seen.get("symbols") or []]
+        lines.append(f"data        {len(names)} symbols ({_short_list(names, 6)}), {seen.get('bars') or 0:,} "
+                     f"{seen.get('bar_period') or ''} bars replayed, {iso_ns(seen.get('first_bar_ns'))} .. "
+                     f"{iso_ns(seen.get('last_bar_ns'))}")
+        lines.append(f"recorded    {info.record_level}: {_NOT_RECORDED[info.record_level]}; the figures were "
+                     "computed from the replayed bars at the end of the run")
+        lines.append(f"fills       {len(a.data.fills):,}")
+    elif a is not None:
         bars = a.data.bars
         span = f"{iso_ns(int(bars.ts.min()))} .. {iso_ns(int(bars.ts.max()))}" if len(bars) else "no bars"
         lines.append(f"data        {len(a.data.symbols)} symbols ({_short_list(list(a.data.symbols), 6)}), "
                      f"{len(bars):,} {bars.bar_period or ''} bars, {span}")
         lines.append(f"fills       {len(a.data.fills):,}")
+    sweep = c.get("sweep")
+    if isinstance(sweep, dict):
+        params = " ".join(f"{k}={v}" for k, v in (sweep.get("params") or {}).items())
+        lines.append(f"sweep       {sweep.get('sweep_id')} variant {sweep.get('variant')}: {params}")
     how = ", recorded by onesecondtrader" if info.recorded_by_seed else ", in-process" if c.get("in_process") else ", multi-process"
     lines.append(f"mode        {c.get('mode', '?')}{how}")
     start, end = info.range_ns
@@ -118,14 +139,18 @@ def show(a: RunAnalysis, *, round_trips: bool = False) -> list[str]:
 def comparison(c: Comparison, db_a: str, db_b: str) -> list[str]:
     lines = [f"A  {c.run_a.run_id}  ({db_a}, {c.run_a.status})", f"B  {c.run_b.run_id}  ({db_b}, {c.run_b.status})", ""]
     rows = [
-        [t.table, fmt.count(t.rows_a), fmt.count(t.rows_b), "identical" if t.difference is None else t.difference]
+        [t.table, fmt.count(t.rows_a), fmt.count(t.rows_b),
+         f"not compared: {t.not_compared}" if t.not_compared else "identical" if t.difference is None else t.difference]
         for t in c.tables
     ]
     lines += table(["table", "rows A", "rows B", "first difference"], rows, align="lrrl")
     lines.append("")
     if c.identical:
-        total = sum(t.rows_a for t in c.tables)
-        lines.append(f"identical: both runs recorded the same {total:,} events")
+        compared = [t for t in c.tables if not t.not_compared]
+        total = sum(t.rows_a for t in compared)
+        skipped = len(c.tables) - len(compared)
+        lines.append(f"identical: both runs recorded the same {total:,} events"
+                     + (f" (in the {len(compared)} tables both record; {skipped} not compared)" if skipped else ""))
     else:
         n = sum(t.difference is not None for t in c.tables)
         lines.append(f"different: {n} of {len(c.tables)} tables differ")

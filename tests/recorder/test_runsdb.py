@@ -23,6 +23,7 @@ def test_schema_has_the_seeds_tables_plus_strategy_id(tmp_path: Path) -> None:
         "runs", "bars", "bars_processed", "order_submissions", "order_cancellations", "order_modifications",
         "orders_accepted", "orders_rejected", "cancellations_accepted", "cancellations_rejected",
         "modifications_accepted", "modifications_rejected", "fills", "expirations",
+        "run_metrics", "sweeps", "sweep_variants",
     }
     fill_cols = [r[1] for r in conn.execute("PRAGMA table_info(fills)")]
     assert fill_cols[:4] == ["id", "run_id", "ts_event_ns", "ts_created_ns"]

@@ -1,0 +1,281 @@
+"""`tickbus sweep`: a strategy over a grid of parameters, each variant an ordinary run.
+
+    tickbus sweep --secmaster DB --runs-db DB --strategy SPEC --grid fast=5:40:5 --grid slow=20,40,60,80 \\
+        [--where "fast < slow"] [--param NAME=V ...] [--random N --seed S] \\
+        [--workers N | --scheduler tcp://HOST:PORT] [--record summary|trades|all] [--sort METRIC] [--json]
+    tickbus sweep SWEEP.toml                       # the same settings in a file ([strategy], [grid])
+    tickbus sweep resume SWEEP_ID --runs-db DB     # runs only the variants not yet recorded
+    tickbus sweep list --runs-db DB
+    tickbus sweep show SWEEP_ID|latest --runs-db DB [--sort METRIC] [--top N] [--json]
+
+Everything is checked before anything runs: every problem is listed, exit status 2, nothing is
+recorded. Exit 0 when every variant completed; 1 when some failed or the sweep failed; 130 when
+it was cancelled (Ctrl-C: `resume` finishes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from orchestrator import settings
+from orchestrator.commands.run import _Ordered, settings_from
+from orchestrator.commands.runs import _finite, _open
+from orchestrator.errors import UsageError
+
+ACTIONS = ("resume", "list", "show")
+DEFAULT_DB = "runs.db"
+# the flags each action takes (the others belong to starting a sweep)
+_ACTION_FLAGS = {
+    "resume": {"runs_db", "workers", "scheduler", "json"},
+    "list": {"runs_db", "json"},
+    "show": {"runs_db", "sort", "top", "json"},
+}
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("sweep", help="run a strategy over a grid of parameters (locally or on a Dask cluster)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("words", nargs="*", metavar="SWEEP.toml | resume SWEEP_ID | list | show SWEEP_ID")
+    p.add_argument("--strategy", dest="strategy", action=_Ordered, metavar="SPEC",
+                   help="the strategy: registered name, package.module:Class or path/file.py:Class")
+    p.add_argument("--param", dest="param", action=_Ordered, metavar="NAME=VALUE",
+                   help="a parameter every variant has (repeatable)")
+    settings.add_flags(p, settings.SWEEP_SETTINGS)
+    p.add_argument("--top", type=int, metavar="N", help="show: the N best variants (default 20)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_sweep, items=[])
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    words = list(args.words)
+    action = words[0] if words and words[0] in ACTIONS else None
+    if action is None:
+        if len(words) > 1:
+            raise UsageError(f"unexpected arguments {' '.join(words[1:])!r} (give one SWEEP.toml)")
+        return start(args, words[0] if words else None)
+    given = {k for k, v in vars(args).items() if v not in (None, False, [], ()) and k not in ("words", "func", "command")}
+    extra = sorted(given - _ACTION_FLAGS[action])
+    if extra:
+        flags = ", ".join("--" + k.replace("_", "-") if k != "items" else "--strategy/--param" for k in extra)
+        raise UsageError(f"sweep {action} does not take {flags} (a sweep keeps its own settings)")
+    if action == "list":
+        return show_list(args)
+    if len(words) != 2:
+        raise UsageError(f"sweep {action} takes one SWEEP_ID{' (or latest)' if action == 'show' else ''}")
+    return resume(args, words[1]) if action == "resume" else show(args, words[1])
+
+
+# --- starting and resuming ------------------------------------------------------------------
+
+
+def _executor(s: dict[str, Any]) -> Any:
+    if s.get("scheduler"):
+        from orchestrator.sweep.cluster import DaskCluster
+
+        return DaskCluster(s["scheduler"])
+    from orchestrator.sweep.pool import LocalPool
+
+    return LocalPool(int(s.get("workers") or os.cpu_count() or 1))
+
+
+def _usable(path: str) -> None:
+    from recorder import runsdb
+
+    try:
+        runsdb.check_usable(path)
+    except runsdb.RunsDbError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@contextmanager
+def _runs_db(path: str) -> Iterator[sqlite3.Connection]:
+    """The runs database to record into (checked; opened, so created, only if usable)."""
+    from recorder import runsdb
+
+    _usable(path)
+    try:
+        conn = runsdb.connect(path)
+    except runsdb.RunsDbError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def start(args: argparse.Namespace, config: str | None) -> int:
+    from orchestrator.sweep import driver, plan as P, store
+    from orchestrator.sweep.progress import SweepProgress
+
+    raw = settings_from(args, settings.SWEEP_SETTINGS, config)
+    plan = P.prepare(raw, origin=config or "settings")
+    path = str(plan.settings.get("runs_db") or DEFAULT_DB)
+    running = False
+    try:
+        _usable(path)
+        executor = _executor(plan.settings)  # a scheduler that cannot be reached: exit 2, nothing recorded
+        try:
+            with _runs_db(path) as conn:
+                sweep_id = store.create_sweep(conn, plan.name, plan.spec(), plan.grid.points)
+                todo = list(enumerate(plan.grid.points, 1))
+                progress = SweepProgress(len(todo), sort=str(plan.settings.get("sort") or "net_pnl"))
+                running = True  # from here on the driver closes the executor
+                outcome = driver.run(plan, conn, sweep_id, todo, executor, progress=progress)
+                return _report(conn, outcome, plan.settings, args.json)
+        finally:
+            if not running:
+                executor.close(cancel=True)
+    finally:
+        plan.close()
+
+
+def resume(args: argparse.Namespace, sweep_id: str) -> int:
+    from orchestrator.sweep import driver, plan as P, store
+    from orchestrator.sweep.progress import SweepProgress
+    from recorder.analysis.sweeps import UnknownSweepError, get_sweep
+
+    with _runs_db(args.runs_db or DEFAULT_DB) as conn:
+        try:
+            info = get_sweep(conn, sweep_id)
+        except UnknownSweepError as exc:
+            raise UsageError(str(exc)) from None
+        if info.status == "running" and not info.driver_gone():
+            raise UsageError(f"sweep {info.sweep_id} is running (its driver, pid {info.metadata.get('driver_pid')}, is alive)")
+        spec = info.spec
+        raw = {**spec["settings"], "strategies": [(spec["strategy"], dict(spec.get("fixed") or {}))]}
+        raw["runs_db"] = args.runs_db or raw.get("runs_db")
+        if args.workers or args.scheduler:  # where to run it now: instead of where it ran
+            raw = {k: v for k, v in raw.items() if k not in ("workers", "scheduler")}
+            raw.update({k: getattr(args, k) for k in ("workers", "scheduler") if getattr(args, k)})
+        if spec.get("seed") is not None:
+            raw["seed"] = spec["seed"]
+        plan = P.prepare(raw, origin=f"sweep {info.sweep_id}")
+        try:
+            if plan.secmaster.digest != spec["data"]["digest"]:
+                raise UsageError(f"sweep {info.sweep_id}: the secmaster's data for it changed since it started "
+                                 f"(content {spec['data']['digest'][:12]}, now {plan.secmaster.digest[:12]}); "
+                                 "start a new sweep")
+            if plan.strategy_file is not None and plan.strategy_file.digest != spec.get("strategy_digest"):
+                raise UsageError(f"sweep {info.sweep_id}: {plan.strategy_file.path} changed since the sweep started; "
+                                 "start a new sweep")
+            todo = store.pending(conn, info.sweep_id)
+            executor = _executor(plan.settings)
+            store.restart(conn, info.sweep_id)
+            progress = SweepProgress(info.variants, info.variants - len(todo), sort=str(plan.settings.get("sort") or "net_pnl"))
+            outcome = driver.run(plan, conn, info.sweep_id, todo, executor, progress=progress)
+            return _report(conn, outcome, plan.settings, args.json)
+        finally:
+            plan.close()
+
+
+def _report(conn: sqlite3.Connection, outcome: Any, s: dict[str, Any], as_json: bool) -> int:
+    from recorder.analysis.sweeps import get_sweep, variants
+
+    info = get_sweep(conn, outcome.sweep_id)
+    ranked = variants(conn, info.sweep_id, str(s.get("sort") or "net_pnl"))
+    if as_json:
+        print(json.dumps(_finite({"sweep_id": info.sweep_id, "status": info.status, "variants": info.variants,
+                                  "completed": info.completed, "failed": info.failed,
+                                  "elapsed_s": round(outcome.elapsed_s, 3), "error": info.error,
+                                  "results": [v.to_dict() for v in ranked]}), allow_nan=False))
+    else:
+        print("\n".join(_summary(info, ranked, str(s.get("sort") or "net_pnl"), 10, outcome.elapsed_s)))
+    return 130 if info.status == "cancelled" else 0 if info.status == "completed" and not info.failed else 1
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def show_list(args: argparse.Namespace) -> int:
+    from recorder.analysis.sweeps import all_sweeps, variants
+    from recorder.report.text import table
+
+    with _open(args.runs_db or DEFAULT_DB) as conn:
+        sweeps = all_sweeps(conn)
+        best = {s.sweep_id: next(iter(variants(conn, s.sweep_id)), None) for s in sweeps}
+    if args.json:
+        print(json.dumps(_finite([{**s.to_dict(), "best": None if b is None else b.to_dict()}
+                                  for s in sweeps for b in [best[s.sweep_id]]]), allow_nan=False))
+        return 0
+    if not sweeps:
+        print("no sweeps")
+        return 0
+    rows = [[s.sweep_id, s.shown_status, f"{s.completed:,}/{s.variants:,}", f"{s.failed:,}", _money(b), _params(b),
+             f"{s.wall_time_s:,.1f} s"] for s in sweeps for b in [best[s.sweep_id]]]
+    print("\n".join(table(["sweep id", "status", "done", "failed", "best net PnL", "best params", "wall time"], rows,
+                          align="llrrrlr")))
+    return 0
+
+
+def show(args: argparse.Namespace, sweep_id: str) -> int:
+    from recorder.analysis.sweeps import UnknownSweepError, get_sweep, variants
+
+    sort = args.sort or "net_pnl"
+    with _open(args.runs_db or DEFAULT_DB) as conn:
+        try:
+            info = get_sweep(conn, sweep_id)
+        except UnknownSweepError as exc:
+            raise UsageError(str(exc)) from None
+        ranked = variants(conn, info.sweep_id, sort)
+    top = ranked[: args.top] if args.top else ranked
+    if args.json:
+        print(json.dumps(_finite({**info.to_dict(), "sort": sort, "results": [v.to_dict() for v in top]}), allow_nan=False))
+    else:
+        print("\n".join(_summary(info, ranked, sort, args.top or 20, info.wall_time_s)))
+    return 0
+
+
+def _summary(info: Any, ranked: list[Any], sort: str, top: int, elapsed: float) -> list[str]:
+    from recorder.report.text import table
+
+    spec = info.spec
+    lines = [f"sweep       {info.sweep_id}", f"name        {info.name}", f"status      {info.shown_status}",
+             f"variants    {info.variants:,}: {info.completed:,} completed, {info.failed:,} failed, "
+             f"{info.variants - info.completed - info.failed:,} pending   wall time {elapsed:,.1f} s",
+             f"strategy    {spec.get('strategy')} {json.dumps(spec.get('fixed') or {})}",
+             "grid        " + "  ".join(f"{k}={_values(v)}" for k, v in (spec.get("grid") or {}).items())
+             + f"  ({spec.get('grid_size', 0):,} points)"]
+    s = spec.get("settings") or {}
+    if s.get("where"):
+        lines.append(f"where       {s['where']}")
+    if s.get("random"):
+        lines.append(f"random      {s['random']} points, seed {spec.get('seed')}")
+    lines.append(f"record      {spec.get('record')}; data {len(spec.get('data', {}).get('symbols') or [])} symbols, "
+                 f"{spec.get('data', {}).get('bars', 0):,} bars per variant")
+    if info.error:
+        lines.append(f"error       {info.error}")
+    names = list(spec.get("grid") or {})
+    header = ["#", *names, "net PnL", "Sharpe", "max DD", "fills", "status", "run id"]
+    rows = [[str(v.variant), *(str(v.params.get(n)) for n in names), _money(v), _num(v.figures.get("sharpe")),
+             _num(v.figures.get("max_drawdown")), str(v.figures.get("fills") if v.figures.get("fills") is not None else "-"),
+             v.status, v.run_id or _last_line(v.error)]
+            for v in ranked[:top]]
+    lines += ["", f"best {min(top, len(ranked))} by {sort}", *table(header, rows, left=1, align="r" * (len(names) + 5) + "ll")]
+    return lines
+
+
+def _last_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[-1] if lines else "-"
+
+
+def _values(values: list[Any]) -> str:
+    return ",".join(str(v) for v in values) if len(values) <= 8 else f"{values[0]}..{values[-1]} ({len(values)} values)"
+
+
+def _money(v: Any) -> str:
+    return "-" if v is None or v.figures.get("net_pnl") is None else f"{v.figures['net_pnl']:,.2f}"
+
+
+def _num(x: Any) -> str:
+    return "-" if x is None else f"{x:,.2f}"
+
+
+def _params(v: Any) -> str:
+    return "-" if v is None else " ".join(f"{k}={x}" for k, x in v.params.items())

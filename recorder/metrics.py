@@ -1,0 +1,138 @@
+"""A run's figures kept in runs.db (`run_metrics`): what `runs show` reads for a run recorded
+without its bars, and what a sweep ranks its variants by.
+
+One row per scope: the run (strategy_id = '' and symbol = ''), each strategy (symbol = ''), and
+each (strategy, symbol) it traded. The columns are the figures a sweep sorts by; `stats` holds
+every figure of the scope (recorder/analysis/stats.py, flattened) and, on the run's row, what the
+analysis saw of the bars and its annualisation. The bars come from the run's datafeed (they are
+the bars it replayed), so the figures are those `runs show` computes for the same run recorded
+at `all`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recorder import runsdb
+from recorder.layout import METRIC_COLUMNS
+from recorder.analysis.analyse import RunAnalysis, StrategyResult, analyse
+from recorder.analysis.catalog import RunInfo
+from recorder.analysis.equity import Curve
+from recorder.analysis.ledger import build_ledger
+from recorder.analysis.load import FeedBars, load_run
+from recorder.analysis.stats import Annualisation, CurveStats, Stats, TradeStats
+
+COLUMNS = tuple(METRIC_COLUMNS)
+RUN_SCOPE = ("", "")  # (strategy_id, symbol) of the run's own row
+
+
+def feed_bars(datafeed: type) -> FeedBars:
+    """Every bar the configured datafeed class replays (times, symbols, closes), read with the
+    datafeed's own queries straight into arrays (no bar objects)."""
+    from components.secmaster.db import open_secmaster
+
+    feed = datafeed()
+    feed.open()
+    try:
+        queries, names, period, path = feed.queries(), list(feed.active_symbols), feed.active_bar_period, feed.resolved_db_path
+    finally:
+        feed.close()
+    row = np.dtype([("ts", "i8"), ("k", "i4"), ("o", "f8"), ("h", "f8"), ("l", "f8"), ("c", "f8"), ("v", "i8")])
+    conn = open_secmaster(path, readonly=True)
+    try:
+        parts = [np.fromiter(conn.execute(sql), dtype=row) for sql in queries]
+    finally:
+        conn.close()
+    rows = np.concatenate(parts) if parts else np.empty(0, row)
+    symbols = np.asarray(names, dtype=object)[rows["k"]].tolist() if len(rows) else []
+    return FeedBars(rows["ts"].copy(), symbols, rows["c"].copy(), None if period is None else period.name)
+
+
+def compute(conn: sqlite3.Connection, run_id: str, datafeed: type) -> RunAnalysis:
+    """The run's analysis: its fills from runs.db, its bars from the datafeed."""
+    return analyse(load_run(conn, run_id, feed=feed_bars(datafeed)))
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def rows(a: RunAnalysis) -> list[tuple[Any, ...]]:
+    """(strategy_id, symbol, *COLUMNS, stats JSON) for every scope of the analysis."""
+    bars = a.data.bars
+    seen = {
+        "bars": len(bars), "symbols": list(a.data.symbols), "bar_period": bars.bar_period,
+        "first_bar_ns": int(bars.ts.min()) if len(bars) else None, "last_bar_ns": int(bars.ts.max()) if len(bars) else None,
+        "annualisation": {"periods_per_year": a.annualisation.periods_per_year, "basis": a.annualisation.basis},
+    }
+    scopes: list[tuple[str, str, Stats, dict[str, Any]]] = [("", "", a.total, {"data": seen})]
+    for sid, result in a.strategies.items():
+        scopes.append((sid, "", result.stats, {}))
+        scopes += [(sid, sym, st, {}) for sym, st in result.symbols.items()]
+    out = []
+    for sid, sym, st, extra in scopes:
+        flat = {k: _finite(v) for k, v in st.to_dict().items()}
+        out.append((sid, sym, *(flat[c] for c in COLUMNS), json.dumps({**flat, **extra})))
+    return out
+
+
+def insert_sql() -> str:
+    cols = ("run_id", "strategy_id", "symbol", *COLUMNS, "stats")
+    return f"INSERT INTO run_metrics ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+
+
+def store(db_path: str | Path, run_id: str, datafeed: type, *, timeout: float = 30.0) -> RunAnalysis:
+    """Compute the run's figures and write them (replacing any), in one transaction."""
+    conn = runsdb.connect(db_path, create=False, timeout=timeout)
+    try:
+        analysis = compute(conn, run_id, datafeed)
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM run_metrics WHERE run_id = ?", (run_id,))
+            conn.executemany(insert_sql(), [(run_id, *r) for r in rows(analysis)])
+        return analysis
+    finally:
+        conn.close()
+
+
+# --- reading them back ----------------------------------------------------------------------------
+
+
+def _stats(flat: dict[str, Any]) -> Stats:
+    def part(cls: type) -> Any:
+        return cls(**{f.name: flat.get(f.name) for f in fields(cls)})
+
+    own: dict[str, Any] = {f.name: flat.get(f.name) for f in fields(Stats) if f.name not in ("trades", "curve")}
+    return Stats(**own, trades=part(TradeStats), curve=part(CurveStats))
+
+
+def stored_analysis(conn: sqlite3.Connection, info: RunInfo) -> RunAnalysis | None:
+    """The analysis of a run recorded without its bars, from its stored figures and its fills
+    (round trips are rebuilt from the fills; curves need bars and are empty); None when the run
+    has no stored figures (it failed, or was cancelled, before they were computed)."""
+    found = conn.execute("SELECT strategy_id, symbol, stats FROM run_metrics WHERE run_id = ?", (info.run_id,)).fetchall()
+    if not found:
+        return None
+    scopes = {(sid, sym): json.loads(text) for sid, sym, text in found}
+    seen = scopes[RUN_SCOPE].get("data", {})
+    empty = np.empty(0, np.int64)
+    data = load_run(conn, info.run_id, feed=FeedBars(empty, [], np.empty(0), seen.get("bar_period")))
+    none = np.empty(0)  # no bars: what needs their prices (excursions, charts) is empty, not an error
+    data = replace(data, bars=replace(data.bars, open=none, high=none, low=none, volume=empty))
+    grid = Curve.zeros(empty)
+    strategies = {}
+    for sid in data.strategies:
+        per_symbol = {sym: _stats(s) for (owner, sym), s in scopes.items() if owner == sid and sym}
+        own = scopes.get((sid, ""))
+        if own is not None:
+            strategies[sid] = StrategyResult(sid, _stats(own), per_symbol, grid)
+    ann = seen.get("annualisation") or {"periods_per_year": float("nan"), "basis": "not stored"}
+    return RunAnalysis(data, build_ledger(data.fills), Annualisation(ann["periods_per_year"], ann["basis"]), None,
+                       strategies, _stats(scopes[RUN_SCOPE]), grid, replayed=seen)

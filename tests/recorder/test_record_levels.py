@@ -1,0 +1,74 @@
+"""Record levels (`tickbus run --record all|trades|summary`): what runs.db keeps, and that
+`runs list/show/compare/report` work at every level with the same figures."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.sample_data import build_sample_secmaster
+from orchestrator.cli import main
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    """One in-process run of the same settings at each level, each in its own runs.db."""
+    folder = tmp_path_factory.mktemp("levels")
+    secmaster = build_sample_secmaster(folder / "secmaster.db", symbols=3, bars=300, seed=5)
+    out = {}
+    for level in ("all", "trades", "summary"):
+        db = folder / f"{level}.db"
+        args = ["run", "--secmaster", str(secmaster), "--runs-db", str(db), "--strategy", "SMACrossover",
+                "--param", "fast_period=5", "--param", "slow_period=20", "--commission-per-unit", "0.01",
+                "--in-process", "--record", level, "--json"]
+        assert main(args) == 0
+        out[level] = (db, "latest")
+    return out
+
+
+def _count(db: Path, table: str) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_each_level_keeps_its_tables(runs: dict[str, tuple[Path, str]]) -> None:
+    assert _count(runs["all"][0], "bars") == 900 and _count(runs["all"][0], "bars_processed") == 900
+    assert _count(runs["trades"][0], "bars") == _count(runs["trades"][0], "bars_processed") == 0
+    assert _count(runs["trades"][0], "order_submissions") == _count(runs["all"][0], "order_submissions") > 0
+    assert _count(runs["summary"][0], "order_submissions") == 0
+    assert _count(runs["summary"][0], "fills") == _count(runs["all"][0], "fills") > 0
+    assert _count(runs["summary"][0], "run_metrics") > 0 and _count(runs["all"][0], "run_metrics") == 0
+
+
+def test_show_list_and_report_give_the_same_figures_at_every_level(
+        runs: dict[str, tuple[Path, str]], capsys: Any, tmp_path: Path) -> None:
+    shown = {}
+    for level, (db, run) in runs.items():
+        assert main(["runs", "show", run, "--runs-db", str(db), "--json", "--round-trips"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        shown[level] = (data["total"], data["strategies"], data["round_trips"])
+        assert main(["runs", "list", "--runs-db", str(db), "--json"]) == 0
+        listed = json.loads(capsys.readouterr().out)[0]
+        assert listed["bars"] == 900 and listed["net_pnl"] == pytest.approx(data["total"]["net_pnl"])
+        assert main(["runs", "report", run, "--runs-db", str(db), "-o", str(tmp_path / f"{level}.html")]) == 0
+        capsys.readouterr()
+    assert shown["trades"] == shown["all"] and shown["summary"] == shown["all"]
+    assert main(["runs", "show", "latest", "--runs-db", str(runs["summary"][0])]) == 0
+    assert "recorded    summary: fills only" in capsys.readouterr().out
+
+
+def test_compare_compares_the_tables_both_runs_recorded(runs: dict[str, tuple[Path, str]], capsys: Any) -> None:
+    code = main(["runs", "compare", "latest", "latest", "--runs-db", str(runs["summary"][0]),
+                 "--runs-db-b", str(runs["all"][0]), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["identical"]
+    tables = {t["table"]: t for t in result["tables"]}
+    assert tables["fills"]["not_compared"] is None and tables["fills"]["rows_a"] > 0
+    assert tables["bars"]["not_compared"] == "run A recorded at level summary"
