@@ -144,6 +144,22 @@ def _children_of(pid: int) -> list[int]:
     return [int(p) for p, pp in (line.split() for line in out.splitlines()) if int(pp) == pid]
 
 
+def _wait_for_recorded_bars(runs_db: Path, deadline: float) -> bool:
+    """Until the run has recorded a bar (a fixed sleep is not enough on a loaded machine)."""
+    while time.monotonic() < deadline:
+        try:
+            conn = sqlite3.connect(f"file:{runs_db}?mode=ro", uri=True, timeout=1.0)
+            try:
+                if conn.execute("SELECT EXISTS (SELECT 1 FROM bars)").fetchone()[0]:
+                    return True
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            pass  # not created yet, or its schema not yet written
+        time.sleep(0.1)
+    return False
+
+
 def test_sigterm_to_the_orchestrator_cancels_the_run_and_stops_every_process(secmaster: Path, tmp_path: Path) -> None:
     runs_db = tmp_path / "runs.db"
     proc = _start_cli_run(secmaster, runs_db)
@@ -153,7 +169,7 @@ def test_sigterm_to_the_orchestrator_cancels_the_run_and_stops_every_process(sec
             time.sleep(0.1)
         children = _children_of(proc.pid)
         assert len(children) >= 4, "bus (hosting the broker), recorder, strategy and datafeed should be running"
-        time.sleep(1.0)
+        assert _wait_for_recorded_bars(runs_db, deadline), "no bar was recorded within 30 s"
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
