@@ -118,9 +118,7 @@
         rect.onclick = () => goTo(cell.run_id);
         svg.appendChild(rect);
         if (textual && cell.value != null) {
-          const t = el("text", { x: x + cw / 2, y: y + ch / 2 + 4, "text-anchor": "middle", class: "value" }, show(hm.metric, cell.value) + (peak ? "▲" : ""));
-          t.onclick = () => goTo(cell.run_id);
-          svg.appendChild(t);
+          svg.appendChild(el("text", { x: x + cw / 2, y: y + ch / 2 + 4, "text-anchor": "middle", class: "value" }, show(hm.metric, cell.value) + (peak ? "▲" : "")));
         }
       });
     });
