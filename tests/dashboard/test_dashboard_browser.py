@@ -356,6 +356,9 @@ def variant_count(browser: Any) -> str:
 
 def test_launch_a_sweep_from_the_form_and_read_its_heatmap(sweep_dashboard: Dashboard, browser: Any) -> None:
     dash = sweep_dashboard
+    browser.get("about:blank")  # the page an earlier test left may still be polling its (stopped) server
+    for log in ("browser", "performance"):
+        browser.get_log(log)  # what the module's earlier tests left there is theirs
     browser.get(dash.url + "/new#sweep")
     assert browser.find_element(By.CSS_SELECTOR, 'input[name="mode"][value="sweep"]').is_selected()
     pick_strategies(browser, dash.knobs_key())
