@@ -52,7 +52,6 @@ def register(sub: Any) -> None:
     p.add_argument("--param", dest="param", action=_Ordered, metavar="NAME=VALUE",
                    help="a parameter every variant has (repeatable)")
     settings.add_flags(p, settings.SWEEP_SETTINGS)
-    p.add_argument("--top", type=int, metavar="N", help="show: the N best variants (default 20)")
     p.add_argument("--metric", choices=list(METRIC_COLUMNS), metavar="METRIC",
                    help="report, compare: the figure of the heatmaps and the robustness (default sharpe)")
     p.add_argument("-o", "--output", metavar="FILE.html", help="report: the report file (default SWEEP_ID.html)")
@@ -128,8 +127,7 @@ def _runs_db(path: str) -> Iterator[sqlite3.Connection]:
 
 
 def start(args: argparse.Namespace, config: str | None) -> int:
-    from orchestrator.sweep import driver, plan as P, store
-    from orchestrator.sweep.progress import SweepProgress
+    from orchestrator.sweep import phases, plan as P
 
     raw = settings_from(args, settings.SWEEP_SETTINGS, config)
     plan = P.prepare(raw, origin=config or "settings")
@@ -137,14 +135,13 @@ def start(args: argparse.Namespace, config: str | None) -> int:
     running = False
     try:
         _usable(path)
+        search = _search(plan)  # Optuna missing: exit 2, nothing recorded
         executor = _executor(plan.settings)  # a scheduler that cannot be reached: exit 2, nothing recorded
         try:
             with _runs_db(path) as conn:
-                sweep_id = store.create_sweep(conn, plan.name, plan.spec(), plan.grid.points)
-                todo = list(enumerate(plan.grid.points, 1))
-                progress = SweepProgress(len(todo), sort=str(plan.settings.get("sort") or "net_pnl"))
-                running = True  # from here on the driver closes the executor
-                outcome = driver.run(plan, conn, sweep_id, todo, executor, progress=progress)
+                sweep_id = phases.create(conn, plan)
+                running = True  # from here on the sweep closes the executor
+                outcome = phases.run(plan, conn, sweep_id, executor, _progress_for(plan), search)
                 return _report(conn, outcome, plan.settings, args.json)
         finally:
             if not running:
@@ -153,9 +150,28 @@ def start(args: argparse.Namespace, config: str | None) -> int:
         plan.close()
 
 
-def resume(args: argparse.Namespace, sweep_id: str) -> int:
-    from orchestrator.sweep import driver, plan as P, store
+def _progress_for(plan: Any) -> Any:
     from orchestrator.sweep.progress import SweepProgress
+
+    sort = str(plan.settings.get("sort") or "net_pnl")
+    return lambda total, done: SweepProgress(total, done, sort=sort)
+
+
+def _search(plan: Any) -> Any:
+    """The adaptive search driving phase 1, or None (the grid's points)."""
+    if plan.search != "tpe":
+        return None
+    from orchestrator.sweep import search
+
+    try:
+        search.require_optuna()
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    return search.run_tpe
+
+
+def resume(args: argparse.Namespace, sweep_id: str) -> int:
+    from orchestrator.sweep import phases, plan as P, store
     from recorder.analysis.sweeps import UnknownSweepError, get_sweep
 
     with _runs_db(args.runs_db or DEFAULT_DB) as conn:
@@ -182,11 +198,10 @@ def resume(args: argparse.Namespace, sweep_id: str) -> int:
             if plan.strategy_file is not None and plan.strategy_file.digest != spec.get("strategy_digest"):
                 raise UsageError(f"sweep {info.sweep_id}: {plan.strategy_file.path} changed since the sweep started; "
                                  "start a new sweep")
-            todo = store.pending(conn, info.sweep_id)
+            search = _search(plan)
             executor = _executor(plan.settings)
             store.restart(conn, info.sweep_id)
-            progress = SweepProgress(info.variants, info.variants - len(todo), sort=str(plan.settings.get("sort") or "net_pnl"))
-            outcome = driver.run(plan, conn, info.sweep_id, todo, executor, progress=progress)
+            outcome = phases.run(plan, conn, info.sweep_id, executor, _progress_for(plan), search)
             return _report(conn, outcome, plan.settings, args.json)
         finally:
             plan.close()
