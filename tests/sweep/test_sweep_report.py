@@ -59,3 +59,36 @@ def test_report_errors_are_one_line(swept: Path, tmp_path: Path, capsys: Any) ->
     assert "no sweep 'nope'" in err and "Traceback" not in err
     assert main(["sweep", "report", "latest", "--runs-db", str(swept), "--sort", "sharpe"]) == 2
     assert "does not take --sort" in capsys.readouterr().err
+
+
+def test_compare_two_sweeps_over_the_same_grid(swept: Path, sweep_secmaster: Path, tmp_path: Path, capsys: Any) -> None:
+    import shutil
+
+    db = tmp_path / "runs.db"
+    shutil.copy(swept, db)
+    first = json.loads(_out(capsys, ["sweep", "list", "--runs-db", str(db), "--json"]))[0]["sweep_id"]
+    # the same grid again: nothing moves
+    assert main(sweep_args(sweep_secmaster, db, "--grid", "fast=2:6:2", "--grid", "slow=10,15,20", "--workers", "2")) == 0
+    capsys.readouterr()
+    assert main(["sweep", "compare", first, "latest", "--runs-db", str(db), "--json"]) == 0
+    same = json.loads(capsys.readouterr().out)
+    assert same["variants"] == 9 and same["changed"] == 0 and same["rank_correlation"] == pytest.approx(1.0)
+    assert all(p["delta"] == 0 for p in same["pairs"] if p["delta"] is not None)
+    # another commission: every figure moves, and the command says which
+    assert main([*sweep_args(sweep_secmaster, db, "--grid", "fast=2:6:2", "--grid", "slow=10,15,20", "--workers", "2"),
+                 "--commission-per-unit", "0.05"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "compare", first, "latest", "--runs-db", str(db)]) == 1
+    text = capsys.readouterr().out
+    assert "9 variants, 9 changed" in text and "net_pnl" in text
+    # a different grid: one line, exit 2
+    assert main(sweep_args(sweep_secmaster, db, "--grid", "fast=2,3", "--grid", "slow=10,15,20", "--workers", "2")) == 0
+    capsys.readouterr()
+    assert main(["sweep", "compare", first, "latest", "--runs-db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "not over the same grid: fast: [2, 4, 6] vs [2, 3]" in err and "Traceback" not in err
+
+
+def _out(capsys: Any, args: list[str]) -> str:
+    assert main(args) == 0
+    return capsys.readouterr().out
