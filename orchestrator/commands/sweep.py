@@ -296,7 +296,7 @@ def report(args: argparse.Namespace, sweep_id: str) -> int:
 
 
 def _summary(conn: sqlite3.Connection, info: Any, ranked: list[Any], sort: str, top: int, elapsed: float) -> list[str]:
-    from recorder.analysis.sweep_checks import holdout, rank_correlation
+    from recorder.analysis.sweep_checks import holdout, out_of_sample, rank_correlation
     from recorder.analysis.sweep_surface import build
     from recorder.analysis.sweeps import variants
     from recorder.report.sweep_table import ranking
@@ -328,7 +328,7 @@ def _summary(conn: sqlite3.Connection, info: Any, ranked: list[Any], sort: str, 
         lines.append(f"walk-fwd    {len(spec['walk_forward'].get('bounds') or [])} windows (sweep report shows them)")
     names = list(spec.get("grid") or {})
     r = ranking(build(info.sweep_id, spec, ranked, sort), names,
-                {v.source: v for v in variants(conn, info.sweep_id, sort, phase="oos")}, top)
+                out_of_sample(conn, info.sweep_id, sort), top)
     lines += ["", f"best {min(top, len(ranked))} by {sort}",
               *table(r.header, r.rows, left=0, align="r" * (len(r.header) - 2) + "ll")]
     if hold:

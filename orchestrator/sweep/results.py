@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from recorder.analysis.sweep_checks import holdout, rank_correlation, walk_forward
+from recorder.analysis.sweep_checks import holdout, out_of_sample, rank_correlation, walk_forward
 from recorder.analysis.sweeps import SweepInfo, variants
 
 
@@ -16,7 +16,7 @@ def results_json(conn: sqlite3.Connection, info: SweepInfo, sort: str) -> dict[s
     ranked = variants(conn, info.sweep_id, sort)
     out: dict[str, Any] = {"sort": sort, "results": [v.to_dict() for v in ranked]}
     if info.spec.get("holdout"):
-        oos = {v.source: v for v in variants(conn, info.sweep_id, sort, phase="oos")}
+        oos = out_of_sample(conn, info.sweep_id, sort)
         for v, r in zip(ranked, out["results"]):
             o = oos.get(v.variant)
             r["in_sample"] = v.metrics()

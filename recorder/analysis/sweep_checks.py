@@ -26,9 +26,14 @@ class HoldoutPair:
     out_of_sample: Variant | None  # its run on the held-out period (None: not run)
 
 
+def out_of_sample(conn: sqlite3.Connection, sweep_id: str, metric: str = "sharpe") -> dict[int, Variant]:
+    """The held-out runs by the grid variant each runs again."""
+    return {v.source: v for v in variants(conn, sweep_id, metric, phase="oos") if v.source is not None}
+
+
 def holdout(conn: sqlite3.Connection, sweep_id: str, metric: str = "sharpe") -> list[HoldoutPair]:
     """The variants run again on the held-out period, in in-sample rank order."""
-    oos = {v.source: v for v in variants(conn, sweep_id, metric, phase="oos")}
+    oos = out_of_sample(conn, sweep_id, metric)
     if not oos:
         return []
     return [HoldoutPair(v, oos[v.variant]) for v in variants(conn, sweep_id, metric) if v.variant in oos]

@@ -253,7 +253,7 @@ def render_sweep_html(conn: sqlite3.Connection, sweep_id: str, metric: str = "sh
     ranked = variants(conn, info.sweep_id, metric)
     s = build(info.sweep_id, info.spec, ranked, metric)
     names = list((info.spec.get("grid") or {}) or s.axes)
-    oos = {v.source: v for v in variants(conn, info.sweep_id, metric, phase="oos")}
+    oos = C.out_of_sample(conn, info.sweep_id, metric)
     label = LABELS.get(metric, metric)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>tickbus sweep {_e(info.sweep_id)}</title>", f"<style>{CSS}{EXTRA_CSS}</style></head><body>",
