@@ -34,7 +34,7 @@ import math
 import sqlite3
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import Any
 
@@ -251,6 +251,21 @@ class Surface:
 
     def robust_of(self, variant: int) -> Robust | None:
         return next((r for r in self.robust if r.variant == variant), None)
+
+    def neighbour_variants(self) -> list[Variant]:
+        """The variants with each one's neighbour median as its figure (for a robustness heatmap)."""
+        med = {r.variant: r.neighbour_median for r in self.robust}
+        return [replace(v, figures={**v.figures, self.metric: med.get(v.variant)}) for v in self.variants]
+
+    def robustness_heatmap(self, x: str, y: str) -> Heatmap:
+        """The neighbour medians over parameters x and y (cells aggregated as `how`)."""
+        return heatmap(self.neighbour_variants(), x, y, self.axes, self.metric, self.how)
+
+    def robustness_line(self, param: str) -> Line:
+        return line(self.neighbour_variants(), param, self.axes, self.metric, self.how)
+
+    def peaks(self) -> list[Robust]:
+        return [r for r in self.robust if r.isolated_peak]
 
     def to_dict(self) -> dict[str, Any]:
         return {"sweep_id": self.sweep_id, "metric": self.metric, "how": self.how, "axes": self.axes,
