@@ -9,7 +9,7 @@ import sqlite3
 from typing import Any
 
 from orchestrator.dashboard.jobs import Job
-from recorder.analysis import sweep_surface as SS
+from recorder.analysis import sweep_checks as SC, sweep_surface as SS
 from recorder.analysis.sweeps import SweepInfo, Variant, all_sweeps, get_sweep, variants
 from recorder.layout import METRIC_COLUMNS
 
@@ -82,15 +82,20 @@ def _row(v: Variant, robust: SS.Robust | None, oos: Variant | None) -> dict[str,
 
 def table(conn: sqlite3.Connection, info: SweepInfo, metric: str) -> dict[str, Any]:
     """The variants table: every grid variant (ranked by `metric`), its robustness by that metric,
-    and the out-of-sample run of it when the sweep has one (--holdout)."""
+    and the out-of-sample run of it when the sweep has one (--holdout, with the rank correlation
+    of the two); the walk-forward windows (--walk-forward)."""
     if metric not in METRIC_COLUMNS:
         raise ValueError(f"unknown metric {metric!r} (one of {', '.join(METRIC_COLUMNS)})")
     ranked = variants(conn, info.sweep_id, sort=metric)
     axes = SS.varying(info.spec, ranked)
     robust = {r.variant: r for r in SS.robustness(ranked, axes, metric)}
-    oos = {v.source: v for v in variants(conn, info.sweep_id, sort=metric, phase="oos") if v.source is not None}
+    oos = SC.out_of_sample(conn, info.sweep_id, metric)
+    pairs = SC.holdout(conn, info.sweep_id, metric) if oos else []
+    windows = SC.walk_forward(conn, info.sweep_id, info.spec, metric)
     return {"metric": metric, "more_is_better": METRIC_COLUMNS[metric], "params": list((info.spec.get("grid") or {})),
-            "axes": axes, "has_oos": bool(oos),
+            "axes": axes, "has_oos": bool(oos), "holdout": info.spec.get("holdout"),
+            "rank_correlation": SC.rank_correlation(pairs, metric) if pairs else None,
+            "walk_forward": [w.to_dict() for w in windows],
             "variants": [_row(v, robust.get(v.variant), oos.get(v.variant)) for v in ranked]}
 
 

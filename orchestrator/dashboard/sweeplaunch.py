@@ -3,7 +3,8 @@ and the dashboard's sweep jobs.
 
 The form sends the run form's fields plus, for its one strategy, `grid` (parameter -> "A:B:STEP"
 or "V1,V2,..." text, as `--grid` takes it) beside `params` (the fixed values), and the sweep's
-own settings (where, random, seed, workers, name, sort, max_failures). Nothing is checked here
+own settings (where, random, seed, workers, name, sort, max_failures, holdout, top, walk_forward,
+search, trials). Nothing is checked here
 that the command line does not check: the data and fixed values by the run form's own check
 (launch.py), the settings by orchestrator/settings.py, the grid by orchestrator/sweep/grid.py,
 and the whole by orchestrator/sweep/plan.py `prepare`, exactly as `tickbus sweep` does before
@@ -26,7 +27,8 @@ from orchestrator.errors import UsageError
 from orchestrator.sweep import grid as G
 
 #: The sweep's own settings the form offers (the rest are the run form's).
-OWN = ("where", "random", "seed", "workers", "name", "sort", "max_failures")
+OWN = ("where", "random", "seed", "workers", "name", "sort", "max_failures", "holdout", "top", "walk_forward", "search",
+       "trials")
 #: Run settings a sweep's variants take from the run form's checked settings.
 SHARED = ("secmaster", "runs_db", "publisher", "dataset", "symbol_type", "bar_period", "symbols", "start", "end",
           "commission_per_unit")
@@ -109,9 +111,11 @@ def _place(problem: str, key: str, errors: Errors) -> None:
         params = errors.params.setdefault(key, {})
         params[name] = f"{params[name]}; {text}" if name in params else text
         return
-    for flag in ("where", "random", "seed"):
-        if problem.startswith(f"--{flag} ") or (flag == "where" and "--where" in problem):
-            errors.fields[flag] = problem.split(": ", 1)[-1] if problem.startswith("--") else problem
+    for flag in OWN:
+        shown = "--" + flag.replace("_", "-")
+        if problem.startswith((shown + " ", shown + ":")) or (flag == "where" and shown in problem):
+            text = problem.split(": ", 1)[-1] if problem.startswith(shown) else problem
+            errors.fields[flag] = f"{errors.fields[flag]}; {text}" if flag in errors.fields else text
             return
     errors.form = f"{errors.form}\n{problem}" if errors.form else problem
 
@@ -134,7 +138,12 @@ def _grid(entry: StrategyEntry, fixed: dict[str, Any], grid: dict[str, Any], own
             checked[name] = parameters[name].validate(name, value)
         except (KeyError, ValueError):
             pass  # reported by the run form's check
-    g, problems = G.build(parameters, axes, checked, where=own.get("where"), sample=own.get("random"),
+    from orchestrator.sweep.plan import _search_problems
+
+    for p in _search_problems(own):  # the settings that do not go together, as plan.prepare says
+        _place(p, entry.key, errors)
+    sample = own.get("random") or (own.get("trials") if own.get("search") == "random" else None)  # as plan.prepare
+    g, problems = G.build(parameters, axes, checked, where=own.get("where"), sample=sample,
                           seed=own.get("seed"), strategy=entry.cls.__name__)
     for p in problems:
         _place(p, entry.key, errors)
@@ -147,13 +156,19 @@ def count(payload: dict[str, Any], catalog: StrategyCatalog) -> dict[str, Any]:
     entry, fixed, grid = _strategy(payload, catalog, errors)
     own = _own(payload, errors)
     g = _grid(entry, fixed, grid, own, errors) if entry is not None else None
-    return {"variants": len(g.points) if g is not None and not errors else None, "grid_size": g.size if g is not None else None,
-            "axes": {n: len(v) for n, v in g.axes.items()} if g is not None else {}, "errors": errors.to_dict()}
+    variants = len(g.points) if g is not None and not errors else None
+    if variants is not None and own.get("search") == "tpe" and own.get("trials"):
+        variants = min(variants, int(own["trials"]))  # the trials the search asks for, among the grid's points
+    return {"variants": variants, "grid_size": g.size if g is not None else None,
+            "axes": {n: len(v) for n, v in g.axes.items()} if g is not None else {},
+            "out_of_sample": int(own.get("top") or 5) if own.get("holdout") else None,
+            "walk_forward": own.get("walk_forward"), "errors": errors.to_dict()}
 
 
 def check(payload: dict[str, Any], catalog: StrategyCatalog, offer: Offer, secmaster: Path, runs_db: Path) -> tuple[SweepLaunch | None, Errors]:
     """Validate a sweep request as `tickbus sweep` would; a SweepLaunch only when nothing is wrong."""
     from components.strategy_classes import display_name
+    from orchestrator.commands.sweep import _search
     from orchestrator.sweep import plan as P
 
     errors = Errors()
@@ -181,7 +196,12 @@ def check(payload: dict[str, Any], catalog: StrategyCatalog, offer: Offer, secma
             _place(line.removeprefix("form:"), entry.key, errors)
         return None, errors
     try:
-        variants = len(plan.grid.points)
+        try:
+            _search(plan)  # --search tpe needs Optuna
+        except UsageError as exc:
+            errors.fields["search"] = str(exc)
+            return None, errors
+        variants = int(own["trials"]) if plan.search == "tpe" else len(plan.grid.points)
         if plan.grid.seed is not None:
             raw["seed"] = plan.grid.seed  # the sample drawn here is the one that runs
     finally:

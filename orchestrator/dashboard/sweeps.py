@@ -125,6 +125,10 @@ async def api_cancel(request: Request) -> Response:
     job = d.sweeps.find(request.path_params["key"])
     if job is None:
         return _error("only sweeps launched by this dashboard can be cancelled here", 404)
+    entry = await run_in_threadpool(_detail, d, request.path_params["key"])
+    if entry is not None and entry["status"] in sweepdata.FINAL:  # its driver may still be on its way out
+        return JSONResponse({"error": f"too late to cancel: the sweep has already ended ({entry['status']})",
+                             "status": entry["status"]}, status_code=409)
     if not d.sweeps.cancel(job):
         return JSONResponse({"error": f"too late to cancel: the sweep has already ended ({job.status})", "status": job.status},
                             status_code=409)

@@ -1,6 +1,6 @@
 """One dashboard sweep in its own process: `python -m orchestrator.dashboard.sweepworker JOB_DIR`.
 
-It is `tickbus sweep` (the same plan, local worker pool, driver and runs.db records) with the
+It is `tickbus sweep` (the same plan, phases, local worker pool, driver and runs.db records) with the
 dashboard's job files: JOB_DIR/settings.json holds the sweep's settings (as `tickbus sweep`
 takes them, the strategy as [spec, fixed params]); JOB_DIR/status.json names the sweep id as
 soon as the sweep row exists; JOB_DIR/result.json its final status. SIGTERM is the dashboard's
@@ -46,9 +46,9 @@ def settings_of(job_dir: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    from orchestrator.commands.sweep import DEFAULT_DB, _executor, _runs_db
+    from orchestrator.commands.sweep import DEFAULT_DB, _executor, _runs_db, _search
     from orchestrator.errors import UsageError
-    from orchestrator.sweep import driver, plan as P, store
+    from orchestrator.sweep import phases, plan as P
 
     job_dir = Path(argv[0])
     signalled: list[int] = []
@@ -63,16 +63,21 @@ def main(argv: list[str]) -> int:
         if signalled:
             write_json(job_dir / "result.json", {"run_id": None, "status": "cancelled", "error": "cancelled before it started"})
             return 130
+        try:
+            search = _search(plan)  # --search tpe without Optuna: failed, nothing recorded
+        except UsageError as exc:
+            write_json(job_dir / "result.json", {"run_id": None, "status": "failed", "error": str(exc)})
+            return 2
         executor = _executor(plan.settings)
         running = False
         resender = _Resender(signalled)
         try:
             with _runs_db(str(plan.settings.get("runs_db") or DEFAULT_DB)) as conn:
-                sweep_id = store.create_sweep(conn, plan.name, plan.spec(), plan.grid.points)
+                sweep_id = phases.create(conn, plan)
                 write_json(job_dir / "status.json", {"pid": os.getpid(), "run_id": sweep_id, "run_dir": None})
-                running = True  # from here on the driver closes the executor
+                running = True  # from here on the sweep closes the executor
                 resender.start()
-                outcome = driver.run(plan, conn, sweep_id, list(enumerate(plan.grid.points, 1)), executor)
+                outcome = phases.run(plan, conn, sweep_id, executor, lambda total, done: None, search)
         except UsageError as exc:
             write_json(job_dir / "result.json", {"run_id": None, "status": "failed", "error": str(exc)})
             return 2

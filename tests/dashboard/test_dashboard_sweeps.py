@@ -154,3 +154,40 @@ def test_cancel_a_running_sweep_and_no_process_is_left(sweep_dashboard: Dashboar
     while not (pid_gone(job_pid) and processes_with_env("TICKBUS_TEST_TAG", SWEEP_TAG) == [dash.pid]):
         assert time.monotonic() < deadline, f"left behind: {set(processes_with_env('TICKBUS_TEST_TAG', SWEEP_TAG)) - {dash.pid}}"
         time.sleep(0.1)
+
+
+def test_out_of_sample_columns_of_a_sweep_with_a_holdout(sweep_dashboard: Dashboard) -> None:
+    dash = sweep_dashboard
+    status, body = dash.call("POST", "/api/sweeps", request(dash, {"period": "2:4"}, top="2"))
+    assert status == 422 and body["errors"]["fields"] == {"top": "only with --holdout (how many in-sample best run out of sample)"}
+    status, body = dash.call("POST", "/api/sweeps", request(dash, {"period": "2:4"}, holdout="150%", walk_forward="1"))
+    assert status == 422
+    assert body["errors"]["fields"]["holdout"] == "the percentage must be between 0 and 100 (exclusive), got '150%'"
+    assert body["errors"]["fields"]["walk_forward"] == "must be 2 or more, got 1"
+    _, counted = dash.call("POST", "/api/sweeps/count", request(dash, {"period": "2:5"}, holdout="30%", top="2"))
+    assert counted["variants"] == 4 and counted["out_of_sample"] == 2
+
+    status, body = dash.call("POST", "/api/sweeps", request(dash, {"period": "2:5"}, holdout="30%", top="2", sort="sharpe"))
+    assert status == 202, body
+    sweep = wait_sweep(dash, body["key"], ("completed", "failed", "cancelled", "abandoned"))
+    assert sweep["status"] == "completed" and sweep["variants"] == 6 and sweep["completed"] == 6  # 4 in sample, 2 out
+    assert sweep["spec"]["holdout"]["given"] == "30%" and sweep["spec"]["holdout"]["top"] == 2
+    table = dash.get(f"/api/sweeps/{sweep['sweep_id']}?metric=sharpe")["table"]
+    assert table["has_oos"] and len(table["variants"]) == 4  # the grid's rows; the held-out runs are their columns
+    with_oos = [r for r in table["variants"] if r.get("oos")]
+    assert [r["variant"] for r in with_oos] == [r["variant"] for r in table["variants"][:2]]  # the top 2 in sample
+    conn = sqlite3.connect(dash.runs_db)
+    try:
+        for r in with_oos:
+            oos = r["oos"]
+            assert oos["run_id"] != r["run_id"] and oos["status"] == "completed"
+            recorded = conn.execute("SELECT sharpe, net_pnl FROM run_metrics WHERE run_id = ? AND strategy_id = '' AND symbol = ''",
+                                    (oos["run_id"],)).fetchone()
+            assert (oos["sharpe"], oos["net_pnl"]) == recorded
+            start = conn.execute("SELECT start_ns FROM sweep_variants WHERE sweep_id = ? AND variant = ?",
+                                 (sweep["sweep_id"], oos["variant"])).fetchone()[0]
+            assert start == sweep["spec"]["holdout"]["split_ns"]  # run from the split on
+    finally:
+        conn.close()
+    rho = table["rank_correlation"]
+    assert rho is None or -1.0 <= rho <= 1.0

@@ -166,6 +166,7 @@
     const labels = JSON.parse($("#metric-labels").textContent);
     let status = root.dataset.status, done = null, lastRefresh = 0, sortBy = null, sortDir = 1, table = null, peaks = new Set();
     bindCancel(root);
+    $$("[data-ns]", root).forEach((e) => (e.textContent = started(e.dataset.ns)));
 
     function fillAxes(axes) {
       const names = Object.keys(axes);
@@ -241,10 +242,26 @@
         };
       });
       const n = table.variants.length, peaked = table.variants.filter((r) => r.isolated_peak).length;
+      const rho = table.rank_correlation;
       $("#variants-note").textContent = `${fmt.int(n)} variants, ranked by ${labels[table.metric]}` +
-        (peaked ? ` · ${fmt.int(peaked)} isolated peak${peaked === 1 ? "" : "s"}` : "") + (table.has_oos ? " · OOS: the held-out period" : "") +
-        " · click a heading to sort";
+        (peaked ? ` · ${fmt.int(peaked)} isolated peak${peaked === 1 ? "" : "s"}` : "") +
+        (table.has_oos ? ` · OOS: the held-out period; rank correlation of ${labels[table.metric]} in and out of sample ` +
+          (rho == null ? "— (too few pairs)" : fmt.num(rho, 2)) : "") + " · click a heading to sort";
+      $("#variants-note").dataset.rankCorrelation = rho == null ? "" : String(rho);
+      renderWindows();
       $("#variants").dataset.rows = String(n);
+    }
+    function renderWindows() {
+      const windows = table.walk_forward || [];
+      $("#walk-forward-section").hidden = !windows.length;
+      if (!windows.length) return;
+      const m = table.metric, params = (p) => (p ? Object.entries(p.params).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(" ") : "—");
+      const run = (p) => (p && p.run_id ? `<a href="/runs/${encodeURIComponent(p.run_id)}">${esc(p.run_id)}</a>` : "");
+      $("#walk-forward thead").innerHTML = `<tr><th>window</th><th>from (UTC)</th><th>to (UTC)</th><th>its best</th><th>${esc(labels[m])} in it</th>` +
+        `<th>previous window's best here</th><th>${esc(labels[m])} here (out of sample)</th><th>run</th></tr>`;
+      $("#walk-forward tbody").innerHTML = windows.map((w) => `<tr data-window="${w.window}"><td>${w.window}</td><td>${started(w.start_ns)}</td>` +
+        `<td>${started(w.end_ns)}</td><td>${params(w.best)}</td><td>${show(m, w.best && w.best[m])}</td>` +
+        `<td>${params(w.out_of_sample)}</td><td>${show(m, w.out_of_sample && w.out_of_sample[m])}</td><td>${run(w.out_of_sample)}</td></tr>`).join("");
     }
     async function loadTable() {
       const { ok, body } = await api(`${sweepUrl(key)}?metric=${encodeURIComponent($("#metric").value)}`);
@@ -323,7 +340,7 @@
         }
         return { key: fs.dataset.key, params, grid };
       });
-      for (const k of ["where", "random", "seed", "workers", "name", "sort", "max_failures"]) {
+      for (const k of ["where", "random", "seed", "workers", "name", "sort", "max_failures", "holdout", "top", "walk_forward", "search", "trials"]) {
         const input = $(`[name=sweep_${k}]`, form);
         if (input && input.value.trim() !== "") p[k] = input.value.trim();
       }
@@ -343,7 +360,9 @@
         if (body.variants != null) {
           const axes = Object.entries(body.axes).map(([k, v]) => `${k} ${fmt.int(v)}`).join(" × ");
           out.textContent = `${fmt.int(body.variants)} variant${body.variants === 1 ? "" : "s"}` +
-            (body.variants !== body.grid_size ? ` (of ${fmt.int(body.grid_size)} grid points: ${axes})` : axes ? ` (${axes})` : "");
+            (body.variants !== body.grid_size ? ` (of ${fmt.int(body.grid_size)} grid points: ${axes})` : axes ? ` (${axes})` : "") +
+            (body.out_of_sample ? `, then the top ${fmt.int(body.out_of_sample)} again on the held-out data` : "") +
+            (body.walk_forward ? `, and each again on ${fmt.int(body.walk_forward)} walk-forward windows` : "");
           out.dataset.variants = String(body.variants);
         } else {
           out.textContent = "no variants yet: see the messages next to the inputs";
