@@ -1,14 +1,20 @@
 """Sweeps in the dashboard, over HTTP against a real server: the form's live count and checks (the
 CLI's), launching a sweep that runs like `tickbus sweep`, its list, table and heatmap (each cell
-the figure of the run it names), cancelling one (no process left)."""
+the figure of the run it names), out-of-sample columns, cancelling one or stopping the dashboard
+under it (no process left), a sweep whose driver is gone."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from conftest import SWEEP_TAG, Dashboard, pid_gone, wait_sweep
+from components.sample_data import build_sample_secmaster
+from conftest import STRATEGIES, SWEEP_TAG, Dashboard, pid_gone, serve, wait_sweep
 from proctools import processes_with_env
 
 FIXED = {"long_only": True, "mode": "TREND", "size_class": "small", "delay_ms": "0", "crash_at": "0"}
@@ -99,7 +105,11 @@ def test_a_sweep_runs_and_its_heatmap_cells_are_its_runs(sweep_dashboard: Dashbo
     for r in rows:
         assert (r["sharpe"], r["net_pnl"]) == recorded[r["run_id"]]
         assert dash.get(f"/api/runs/{r['run_id']}")["status"] == "completed"  # each variant has its run page
-    assert dash.call("GET", f"/runs/{rows[0]['run_id']}")[0] == 200
+    assert dash.get(f"/api/runs/{rows[0]['run_id']}")["sweep"] == sweep_id  # a variant's run knows its sweep
+    status, page = dash.call("GET", f"/runs/{rows[0]['run_id']}")
+    assert status == 200 and f'href="/sweeps/{sweep_id}" id="sweep-link"' in page
+    listed_runs = {r["run_id"]: r for r in dash.get("/api/runs")["runs"]}
+    assert listed_runs[rows[0]["run_id"]]["sweep"] == sweep_id
 
     surface = dash.get(f"/api/sweeps/{sweep_id}/surface?metric=net_pnl&x=period&y=quantity")
     hm = surface["heatmap"]
@@ -191,3 +201,42 @@ def test_out_of_sample_columns_of_a_sweep_with_a_holdout(sweep_dashboard: Dashbo
         conn.close()
     rho = table["rank_correlation"]
     assert rho is None or -1.0 <= rho <= 1.0
+
+
+def test_a_sweep_whose_driver_is_gone_reads_abandoned(sweep_dashboard: Dashboard) -> None:
+    dash = sweep_dashboard
+    code = ("import sys; from orchestrator.sweep import store; from recorder import runsdb; "
+            "print(store.create_sweep(runsdb.connect(sys.argv[1]), 'ghost', {}, [{'period': 2}, {'period': 3}]))")
+    made = subprocess.run([sys.executable, "-c", code, str(dash.runs_db)], capture_output=True, text=True, timeout=60, check=True)
+    sweep_id = made.stdout.strip()  # its driver (that process) has exited, leaving it `running`
+    listed = {s["sweep_id"]: s for s in dash.get("/api/sweeps")["sweeps"]}
+    assert listed[sweep_id]["status"] == "abandoned" and listed[sweep_id]["pending"] == 2
+    assert not listed[sweep_id]["cancellable"]  # not this dashboard's: `tickbus sweep resume` finishes it
+    status, page = dash.call("GET", "/sweeps")
+    assert status == 200 and 'class="status abandoned"' in page
+
+
+def test_stopping_the_dashboard_cancels_its_sweep(tmp_path: Path) -> None:
+    secmaster = build_sample_secmaster(tmp_path / "secmaster.db", symbols=2, bars=200)
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "test_strats.py").write_text(STRATEGIES)
+    tag = "dashboard-sweeps-stop"
+    with serve(tmp_path, secmaster, "--strategies", str(tmp_path / "strategies"), env={"TICKBUS_TEST_TAG": tag}) as (dash, proc):
+        status, body = dash.call("POST", "/api/sweeps", request(dash, {"period": "2:9:1"}, {"delay_ms": "10"}, workers="2"))
+        assert status == 202, body
+        deadline = time.monotonic() + 60
+        while (sweep := dash.get(f"/api/sweeps/{body['key']}"))["completed"] < 1:
+            assert time.monotonic() < deadline, sweep
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C at the dashboard's terminal
+        proc.wait(timeout=60)
+    conn = sqlite3.connect(dash.runs_db)
+    try:
+        status, error = conn.execute("SELECT status, error FROM sweeps WHERE sweep_id = ?", (sweep["sweep_id"],)).fetchone()
+    finally:
+        conn.close()
+    assert status == "cancelled" and "resume" in error
+    deadline = time.monotonic() + 20
+    while processes_with_env("TICKBUS_TEST_TAG", tag):
+        assert time.monotonic() < deadline, f"left behind: {processes_with_env('TICKBUS_TEST_TAG', tag)}"
+        time.sleep(0.1)

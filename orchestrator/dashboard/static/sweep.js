@@ -162,7 +162,9 @@
   function sweepPage() {
     tb.showKeptNotices();
     const root = $("#sweep");
-    const key = root.dataset.key;
+    const key = root.dataset.key, sweepId = root.dataset.sweepId;
+    // a variant's run id is the sweep id and _vN: the link shows vN, the full id on hover
+    const link = (id) => `<a href="/runs/${encodeURIComponent(id)}" title="${esc(id)}">${esc(id.startsWith(`${sweepId}_`) ? id.slice(sweepId.length + 1) : id)}</a>`;
     const labels = JSON.parse($("#metric-labels").textContent);
     let status = root.dataset.status, done = null, lastRefresh = 0, sortBy = null, sortDir = 1, table = null, peaks = new Set();
     bindCancel(root);
@@ -225,13 +227,13 @@
       }
       $("#variants thead").innerHTML = `<tr>${cols.map(([k, label]) => `<th data-sort="${esc(k)}" class="${k === sortBy ? (sortDir > 0 ? "asc" : "desc") : ""}">${esc(label)}</th>`).join("")}</tr>`;
       const cell = (k, r, v) => {
-        if (k === "run_id") return r.run_id ? `<td><a href="/runs/${encodeURIComponent(r.run_id)}">${esc(r.run_id)}</a></td>` : `<td class="error-line">${esc(r.error || "")}</td>`;
-        if (k === "oos_run") return `<td>${v ? `<a href="/runs/${encodeURIComponent(v)}">${esc(v)}</a>` : ""}</td>`;
+        if (k === "run_id") return r.run_id ? `<td class="nowrap">${link(r.run_id)}</td>` : `<td class="error-line">${esc(r.error || "")}</td>`;
+        if (k === "oos_run") return `<td class="nowrap">${v ? link(v) : ""}</td>`;
         if (k === "status") return `<td><span class="status ${esc(v)}">${esc(v)}</span></td>`;
         if (k.startsWith("param:")) return `<td class="num">${esc(v)}</td>`;
         const metric = k.replace(/^oos_/, "").replace("neighbour_median", table.metric);
         const peak = k === table.metric && r.isolated_peak ? ' <span class="tag peak" title="isolated peak: its grid neighbours are ordinary">peak</span>' : "";
-        return `<td class="num${typeof v === "number" && v < 0 ? " neg" : ""}">${k === "variant" ? v : show(metric, v)}${peak}</td>`;
+        return `<td class="num nowrap${typeof v === "number" && v < 0 ? " neg" : ""}">${k === "variant" ? v : show(metric, v)}${peak}</td>`;
       };
       $("#variants tbody").innerHTML = rows.map((r) => `<tr data-variant="${r.variant}" data-run-id="${esc(r.run_id || "")}">${cols.map(([k, , get]) => cell(k, r, get(r))).join("")}</tr>`).join("");
       $$("#variants th[data-sort]").forEach((th) => {
@@ -256,12 +258,12 @@
       $("#walk-forward-section").hidden = !windows.length;
       if (!windows.length) return;
       const m = table.metric, params = (p) => (p ? Object.entries(p.params).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(" ") : "—");
-      const run = (p) => (p && p.run_id ? `<a href="/runs/${encodeURIComponent(p.run_id)}">${esc(p.run_id)}</a>` : "");
+      const run = (p) => (p && p.run_id ? link(p.run_id) : "");
       $("#walk-forward thead").innerHTML = `<tr><th>window</th><th>from (UTC)</th><th>to (UTC)</th><th>its best</th><th>${esc(labels[m])} in it</th>` +
         `<th>previous window's best here</th><th>${esc(labels[m])} here (out of sample)</th><th>run</th></tr>`;
-      $("#walk-forward tbody").innerHTML = windows.map((w) => `<tr data-window="${w.window}"><td>${w.window}</td><td>${started(w.start_ns)}</td>` +
-        `<td>${started(w.end_ns)}</td><td>${params(w.best)}</td><td>${show(m, w.best && w.best[m])}</td>` +
-        `<td>${params(w.out_of_sample)}</td><td>${show(m, w.out_of_sample && w.out_of_sample[m])}</td><td>${run(w.out_of_sample)}</td></tr>`).join("");
+      $("#walk-forward tbody").innerHTML = windows.map((w) => `<tr data-window="${w.window}"><td class="num">${w.window}</td><td class="nowrap">${started(w.start_ns)}</td>` +
+        `<td class="nowrap">${started(w.end_ns)}</td><td>${params(w.best)}</td><td class="num">${show(m, w.best && w.best[m])}</td>` +
+        `<td>${params(w.out_of_sample)}</td><td class="num">${show(m, w.out_of_sample && w.out_of_sample[m])}</td><td class="nowrap">${run(w.out_of_sample)}</td></tr>`).join("");
     }
     async function loadTable() {
       const { ok, body } = await api(`${sweepUrl(key)}?metric=${encodeURIComponent($("#metric").value)}`);
