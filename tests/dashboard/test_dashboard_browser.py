@@ -458,3 +458,36 @@ def test_a_running_sweep_shows_its_progress_and_is_cancelled_from_its_page(sweep
     assert browser.find_element(By.CSS_SELECTOR, "#why h2").text == "Cancelled"
     sweep = wait_sweep(dash, body["key"], ("cancelled",), timeout=10)
     assert sweep["completed"] < sweep["variants"] == 8
+
+
+def test_out_of_sample_columns_and_walk_forward_windows(sweep_dashboard: Dashboard, browser: Any) -> None:
+    dash = sweep_dashboard
+    ids = {}
+    for kind, extra in (("holdout", {"holdout": "30%", "top": "2"}), ("walk_forward", {"walk_forward": "3"})):
+        status, body = dash.call("POST", "/api/sweeps", {
+            "strategies": [{"key": dash.knobs_key(), "params": {}, "grid": {"period": "2:5"}}],
+            "dataset": "tickbus/SAMPLE", "symbols": ["SYM000", "SYM001"], "sort": "sharpe", **extra})
+        assert status == 202, body
+        sweep = wait_sweep(dash, body["key"], ("completed", "failed", "cancelled", "abandoned"))
+        assert sweep["status"] == "completed", sweep
+        ids[kind] = sweep["sweep_id"]
+
+    browser.get(f"{dash.url}/sweeps/{ids['holdout']}")
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, '#variants th[data-sort="oos_sharpe"]'), 20, "no OOS columns")
+    table = dash.get(f"/api/sweeps/{ids['holdout']}?metric=sharpe")["table"]
+    shown = {r.get_attribute("data-run-id"): r for r in browser.find_elements(By.CSS_SELECTOR, "#variants tbody tr")}
+    for row in table["variants"]:
+        links = [a.get_attribute("href") for a in shown[row["run_id"]].find_elements(By.CSS_SELECTOR, "a")]
+        assert len(links) == (2 if row.get("oos") else 1)  # its run, and its held-out run when it has one
+        if row.get("oos"):
+            assert links[0].endswith(row["oos"]["run_id"])
+    note = browser.find_element(By.ID, "variants-note")
+    assert "rank correlation of Sharpe in and out of sample" in note.text
+    assert "held out from 2024-01-02 " in browser.find_element(By.ID, "settings").text
+    assert browser.find_element(By.ID, "walk-forward-section").is_displayed() is False
+
+    browser.get(f"{dash.url}/sweeps/{ids['walk_forward']}")
+    windows = until(lambda: browser.find_elements(By.CSS_SELECTOR, "#walk-forward tbody tr"), 20, "no walk-forward windows")
+    assert [w.get_attribute("data-window") for w in windows] == ["1", "2", "3"]
+    assert not windows[0].find_elements(By.CSS_SELECTOR, "a") and all(w.find_elements(By.CSS_SELECTOR, "a") for w in windows[1:])
+    assert not severe_errors(browser)
