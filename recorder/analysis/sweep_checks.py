@@ -55,7 +55,7 @@ def spearman(a: list[float], b: list[float]) -> float | None:
     ra, rb = _ranks(np.asarray(a, float)), _ranks(np.asarray(b, float))
     if ra.std() == 0 or rb.std() == 0:
         return None
-    return float(np.corrcoef(ra, rb)[0, 1])
+    return round(float(np.corrcoef(ra, rb)[0, 1]), 12)
 
 
 def rank_correlation(pairs: list[HoldoutPair], metric: str = "sharpe") -> float | None:
