@@ -124,6 +124,14 @@ def test_walk_forward_windows_tile_the_data(sweep_secmaster: Path, tmp_path: Pat
         assert w["out_of_sample"]["params"] == prev["best"]["params"]
     assert main(["sweep", "show", out["sweep_id"], "--runs-db", str(db)]) == 0
     assert "walk-fwd    4 windows" in capsys.readouterr().out
+    pytest.importorskip("matplotlib")
+    page = tmp_path / "s.html"
+    assert main(["sweep", "report", out["sweep_id"], "--runs-db", str(db), "-o", str(page)]) == 0
+    text = page.read_text()
+    section = text[text.index("<h2>Walk-forward</h2>"):]
+    assert section.count("<tr><td class=\"l\">") == 4 and "stitched out-of-sample equity" in section
+    for w in windows[1:]:
+        assert w["out_of_sample"]["run_id"] in section
 
 
 def test_tpe_with_a_seed_gives_the_same_trials_twice(sweep_secmaster: Path, tmp_path: Path, capsys: Any) -> None:
@@ -164,3 +172,15 @@ def test_a_cancelled_holdout_sweep_resumes_into_its_out_of_sample_runs(sweep_sec
         assert conn.execute("SELECT status FROM sweeps").fetchone() == ("completed",)
     finally:
         conn.close()
+
+
+def test_tpe_without_optuna_is_one_clear_line(sweep_secmaster: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['optuna'] = None\n"
+            "from orchestrator.cli import main\n"
+            f"sys.exit(main({sweep_args(sweep_secmaster, tmp_path / 'runs.db', '--grid', 'fast=2,3', '--search', 'tpe', '--trials', '2')!r}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "pip install 'tickbus[optimize]'" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs.db").exists()
