@@ -64,10 +64,11 @@ def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, executor: Any,
     started = time.monotonic()
     open_ = True
     try:
+        outcome = SweepOutcome(sweep_id, "completed", None, 0.0)
         if search is not None:
             outcome = search(plan, conn, sweep_id, executor, progress_for)
-        else:
-            todo = store.pending(conn, sweep_id)
+        todo = store.pending(conn, sweep_id) if outcome.status == "completed" else []  # (resumed: of any phase)
+        if todo:
             outcome = _run(plan, conn, sweep_id, todo, executor, progress_for)
         if outcome.status != "completed":
             open_ = False

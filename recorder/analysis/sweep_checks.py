@@ -55,7 +55,7 @@ def spearman(a: list[float], b: list[float]) -> float | None:
     ra, rb = _ranks(np.asarray(a, float)), _ranks(np.asarray(b, float))
     if ra.std() == 0 or rb.std() == 0:
         return None
-    return float(np.corrcoef(ra, rb)[0, 1])
+    return round(float(np.corrcoef(ra, rb)[0, 1]), 12)
 
 
 def rank_correlation(pairs: list[HoldoutPair], metric: str = "sharpe") -> float | None:
@@ -80,14 +80,17 @@ class Window:
 
 
 def walk_forward(conn: sqlite3.Connection, sweep_id: str, spec: dict[str, Any], metric: str = "sharpe") -> list[Window]:
-    """The walk-forward windows of a sweep (none without --walk-forward)."""
+    """The walk-forward windows of a sweep (none without --walk-forward). A window's best is the
+    variant the sweep chose there (by its --sort) and ran on the next window; `metric` orders
+    nothing here, it only picks which figures callers show."""
     bounds = (spec.get("walk_forward") or {}).get("bounds") or []
+    wf = {v.variant: v for v in variants(conn, sweep_id, metric, phase="wf")}
+    ran = {v.wf_window: v for v in variants(conn, sweep_id, metric, phase="wf_oos")}
     out = []
     for k, (start, end) in enumerate(bounds, 1):
-        ranked = [v for v in variants(conn, sweep_id, metric, phase="wf", wf_window=k) if figure(v, metric) is not None]
-        nxt = variants(conn, sweep_id, metric, phase="wf_oos", wf_window=k)
-        out.append(Window(k, int(start), int(end), ranked[0] if ranked and k < len(bounds) else None,
-                          nxt[0] if nxt else None))
+        nxt = ran.get(k + 1)
+        out.append(Window(k, int(start), int(end), None if nxt is None or nxt.source is None else wf.get(nxt.source),
+                          ran.get(k)))
     return out
 
 
@@ -109,11 +112,13 @@ def stitch(conn: sqlite3.Connection, run_ids: list[str | None]) -> tuple[np.ndar
 
 def rebased(conn: sqlite3.Connection, run_id: str | None, from_ns: int) -> tuple[np.ndarray, np.ndarray]:
     """A run's equity from `from_ns` on, starting at 0 there (the full-period variant over the
-    walk-forward's out-of-sample span)."""
+    walk-forward's out-of-sample span; from its thinned curve, so the start is its first kept
+    point at or after `from_ns`)."""
     curve = stored_equity(conn, run_id) if run_id else None
     if curve is None:
         return np.empty(0, np.int64), np.empty(0)
     ts, net = curve
-    before = net[ts < from_ns]
     keep = ts >= from_ns
-    return ts[keep], net[keep] - (float(before[-1]) if len(before) else 0.0)
+    if not keep.any():
+        return np.empty(0, np.int64), np.empty(0)
+    return ts[keep], net[keep] - float(net[keep][0])

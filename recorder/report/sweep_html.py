@@ -235,8 +235,8 @@ def _walk_forward_section(conn: sqlite3.Connection, info: SweepInfo, metric: str
               "OOS net PnL", "OOS run"]
     parts = ["<h2>Walk-forward</h2>",
              '<p class="note">In each window the grid is ranked on that window; its best variant runs on the next window. '
-             "The stitched out-of-sample equity joins those runs, against the single best full-period variant over the "
-             "same span.</p>", _plain_table(header, rows, left=1)]
+             "The stitched out-of-sample equity joins those runs, against the single best full-period variant (by "
+             f"{_e((info.spec.get('settings') or {}).get('sort') or 'net_pnl')}, as the windows are ranked) over the same span.</p>", _plain_table(header, rows, left=1)]
     ts, net = C.stitch(conn, [w.next_run.run_id if w.next_run else None for w in windows])
     curves = [("walk-forward (stitched out of sample)", ts, net)]
     if best is not None and len(windows) > 1:
@@ -276,7 +276,9 @@ def render_sweep_html(conn: sqlite3.Connection, sweep_id: str, metric: str = "sh
     else:
         parts.append('<p class="note">No stored equity curve for these variants.</p>')
     parts += _holdout_section(conn, info, metric)
-    parts += _walk_forward_section(conn, info, metric, top[0] if top else None)
+    sort = str((info.spec.get("settings") or {}).get("sort") or "net_pnl")
+    full = [v for v in variants(conn, info.sweep_id, sort) if figure(v, sort) is not None]
+    parts += _walk_forward_section(conn, info, metric, full[0] if full else None)
     parts += [f"<script>{SORT_JS}</script>", "</body></html>"]
     return "\n".join(parts)
 

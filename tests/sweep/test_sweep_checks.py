@@ -124,6 +124,14 @@ def test_walk_forward_windows_tile_the_data(sweep_secmaster: Path, tmp_path: Pat
         assert w["out_of_sample"]["params"] == prev["best"]["params"]
     assert main(["sweep", "show", out["sweep_id"], "--runs-db", str(db)]) == 0
     assert "walk-fwd    4 windows" in capsys.readouterr().out
+    pytest.importorskip("matplotlib")
+    page = tmp_path / "s.html"
+    assert main(["sweep", "report", out["sweep_id"], "--runs-db", str(db), "-o", str(page)]) == 0
+    text = page.read_text()
+    section = text[text.index("<h2>Walk-forward</h2>"):]
+    assert section.count("<tr><td class=\"l\">") == 4 and "stitched out-of-sample equity" in section
+    for w in windows[1:]:
+        assert w["out_of_sample"]["run_id"] in section
 
 
 def test_tpe_with_a_seed_gives_the_same_trials_twice(sweep_secmaster: Path, tmp_path: Path, capsys: Any) -> None:
@@ -139,3 +147,40 @@ def test_tpe_with_a_seed_gives_the_same_trials_twice(sweep_secmaster: Path, tmp_
     assert trials[0] == trials[1]
     assert len({json.dumps(p, sort_keys=True) for p, _ in trials[0]}) == 10  # distinct grid points
     assert all(p["fast"] < p["slow"] and (p["slow"] - 10) % 5 == 0 for p, _ in trials[0])
+
+
+def test_a_cancelled_holdout_sweep_resumes_into_its_out_of_sample_runs(sweep_secmaster: Path, tmp_path: Path) -> None:
+    import signal
+
+    from sweepkit import spawn, wait_for_a_merged_variant
+
+    db = tmp_path / "runs.db"
+    proc = spawn(sweep_args(sweep_secmaster, db, "--grid", "fast=3:8:1", "--param", "pause_ms=1", "--holdout", "30%",
+                            "--top", "2", "--workers", "2"), f"holdout-{tmp_path.name}")
+    wait_for_a_merged_variant(db, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    conn = sqlite3.connect(db)
+    sweep_id = conn.execute("SELECT sweep_id FROM sweeps").fetchone()[0]
+    conn.close()
+    assert main(["sweep", "resume", sweep_id, "--runs-db", str(db), "--workers", "2"]) == 0
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT phase, status, COUNT(*) FROM sweep_variants GROUP BY phase, status ORDER BY phase").fetchall()
+        assert rows == [(None, "completed", 6), ("oos", "completed", 2)]
+        assert conn.execute("SELECT status FROM sweeps").fetchone() == ("completed",)
+    finally:
+        conn.close()
+
+
+def test_tpe_without_optuna_is_one_clear_line(sweep_secmaster: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['optuna'] = None\n"
+            "from orchestrator.cli import main\n"
+            f"sys.exit(main({sweep_args(sweep_secmaster, tmp_path / 'runs.db', '--grid', 'fast=2,3', '--search', 'tpe', '--trials', '2')!r}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "pip install 'tickbus[optimize]'" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs.db").exists()
