@@ -247,6 +247,36 @@ def scheduler_address(value: Any) -> str:
     return text
 
 
+def holdout(value: Any) -> str:
+    """The held-out part of a sweep's data: `P%` (the last P percent of its bar times, by count,
+    0 < P < 100) or an ISO-8601 time (from then on)."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        value = value.isoformat()
+    text = _text(value).strip()
+    if text.endswith("%"):
+        try:
+            pct = float(text[:-1])
+        except ValueError:
+            raise ValueError(f"expected P% (0 < P < 100) or an ISO-8601 time, got {text!r}") from None
+        if not 0 < pct < 100:
+            raise ValueError(f"the percentage must be between 0 and 100 (exclusive), got {text!r}")
+        return text
+    try:
+        parse_time(text, end=False, what="")
+    except ValueError:
+        raise ValueError(f"expected P% (0 < P < 100) or an ISO-8601 time, got {text!r}") from None
+    return text
+
+
+def at_least_two(value: Any) -> int:
+    number = count(value)
+    if number < 2:
+        raise ValueError(f"must be 2 or more, got {number}")
+    return number
+
+
+SEARCHES = ("grid", "random", "tpe")
+
 _SHARED = ("secmaster", "runs_db", "symbols", "publisher", "dataset", "symbol_type", "bar_period", "start", "end",
            "commission_per_unit", "minimum_commission", "transport", "broker_process", "barrier_timeout",
            "storage_timeout", "strategy")
@@ -271,6 +301,16 @@ SWEEP_SETTINGS: dict[str, Setting] = {**{k: SETTINGS[k] for k in _SHARED}, **{s.
     Setting("sort", one_of(*METRIC_COLUMNS), "rank the variants by this figure (default net_pnl)", "METRIC"),
     Setting("name", _text, "the sweep's name (default: sweep-STRATEGY)"),
     Setting("max_failures", at_least_one, "stop the sweep once this many variants failed", "K"),
+    Setting("holdout", holdout, "rank on the data before a split, then run the --top K on the rest: P% (the last P "
+                                "percent of the bar times) or an ISO-8601 time", "P%|TIME"),
+    Setting("top", at_least_one, "with --holdout: how many of the best in-sample variants run out of sample "
+                                 "(default 5); sweep show: how many variants to list (default 20)", "K"),
+    Setting("walk_forward", at_least_two, "N consecutive windows: in each the grid is ranked, and its best variant "
+                                          "runs on the next window", "N"),
+    Setting("search", one_of(*SEARCHES), "how the points are chosen: grid (every point, the default), random "
+                                         "(--random N, or --trials N, distinct points) or tpe (Optuna's TPE, "
+                                         "--trials N; pip install 'tickbus[optimize]')", "grid|random|tpe"),
+    Setting("trials", at_least_one, "points --search random / tpe runs", "N"),
 )}}
 
 STRATEGY_KEYS = ("spec", "params")

@@ -4,7 +4,8 @@ without its bars, and what a sweep ranks its variants by.
 One row per scope: the run (strategy_id = '' and symbol = ''), each strategy (symbol = ''), and
 each (strategy, symbol) it traded. The columns are the figures a sweep sorts by; `stats` holds
 every figure of the scope (recorder/analysis/stats.py, flattened) and, on the run's row, what the
-analysis saw of the bars and its annualisation. The bars come from the run's datafeed (they are
+analysis saw of the bars, its annualisation, and its equity curve thinned to at most
+EQUITY_POINTS points (a sweep's report draws variants' curves from it, without their bars). The bars come from the run's datafeed (they are
 the bars it replayed), so the figures are those `runs show` computes for the same run recorded
 at `all`.
 """
@@ -28,9 +29,11 @@ from recorder.analysis.equity import Curve
 from recorder.analysis.ledger import build_ledger
 from recorder.analysis.load import FeedBars, load_run
 from recorder.analysis.stats import Annualisation, CurveStats, Stats, TradeStats
+from recorder.report.downsample import minmax_indices
 
 COLUMNS = tuple(METRIC_COLUMNS)
 RUN_SCOPE = ("", "")  # (strategy_id, symbol) of the run's own row
+EQUITY_POINTS = 240  # ~6 kB of JSON per run: charts of a few hundred pixels look the same
 
 
 def feed_bars(datafeed: type) -> FeedBars:
@@ -72,7 +75,9 @@ def rows(a: RunAnalysis) -> list[tuple[Any, ...]]:
         "first_bar_ns": int(bars.ts.min()) if len(bars) else None, "last_bar_ns": int(bars.ts.max()) if len(bars) else None,
         "annualisation": {"periods_per_year": a.annualisation.periods_per_year, "basis": a.annualisation.basis},
     }
-    scopes: list[tuple[str, str, Stats, dict[str, Any]]] = [("", "", a.total, {"data": seen})]
+    keep = minmax_indices(a.curve.equity, EQUITY_POINTS)
+    equity = {"ts": [int(t) for t in a.curve.ts[keep]], "net": [round(float(x), 6) for x in a.curve.equity[keep]]}
+    scopes: list[tuple[str, str, Stats, dict[str, Any]]] = [("", "", a.total, {"data": seen, "equity": equity})]
     for sid, result in a.strategies.items():
         scopes.append((sid, "", result.stats, {}))
         scopes += [(sid, sym, st, {}) for sym, st in result.symbols.items()]
@@ -103,6 +108,16 @@ def store(db_path: str | Path, run_id: str, datafeed: type, *, timeout: float = 
 
 
 # --- reading them back ----------------------------------------------------------------------------
+
+
+def stored_equity(conn: sqlite3.Connection, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(bar times ns, net PnL) of the run's thinned equity curve as stored, or None."""
+    row = conn.execute("SELECT stats FROM run_metrics WHERE run_id = ? AND strategy_id = '' AND symbol = ''",
+                       (run_id,)).fetchone()
+    eq = json.loads(row[0]).get("equity") if row else None
+    if not isinstance(eq, dict) or not eq.get("ts"):
+        return None
+    return np.asarray(eq["ts"], dtype=np.int64), np.asarray(eq["net"], dtype=float)
 
 
 def _stats(flat: dict[str, Any]) -> Stats:

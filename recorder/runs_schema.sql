@@ -236,7 +236,11 @@ CREATE TABLE IF NOT EXISTS run_metrics (
 
 -- Parameter sweeps (`tickbus sweep`, orchestrator/sweep/): the sweep's settings, grid and status,
 -- and one row per variant (a point of the grid) with the run that recorded it. A variant's
--- figures are its run's row of run_metrics.
+-- figures are its run's row of run_metrics. `phase` says what a variant row is: NULL for the
+-- grid the sweep ranks (over its whole period, or the in-sample part with --holdout); 'oos' a
+-- top variant run again on the held-out period; 'wf' a grid variant on walk-forward window
+-- `wf_window`; 'wf_oos' a window's best variant run on the next window `wf_window`. `source` is the
+-- variant an 'oos' or 'wf_oos' row runs again; `start_ns`/`end_ns` the bounds its run replays.
 CREATE TABLE IF NOT EXISTS sweeps (
     sweep_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -261,6 +265,11 @@ CREATE TABLE IF NOT EXISTS sweep_variants (
     bars INTEGER,
     elapsed_s REAL,
     worker TEXT,
+    phase TEXT,
+    wf_window INTEGER,
+    source INTEGER,
+    start_ns INTEGER,
+    end_ns INTEGER,
     PRIMARY KEY (sweep_id, variant)
 );
 CREATE INDEX IF NOT EXISTS idx_sweep_variants_run ON sweep_variants(run_id);

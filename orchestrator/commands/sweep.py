@@ -7,6 +7,8 @@
     tickbus sweep resume SWEEP_ID --runs-db DB     # runs only the variants not yet recorded
     tickbus sweep list --runs-db DB
     tickbus sweep show SWEEP_ID|latest --runs-db DB [--sort METRIC] [--top N] [--json]
+    tickbus sweep report SWEEP_ID|latest --runs-db DB [-o sweep.html] [--metric sharpe]
+    tickbus sweep compare SWEEP_A SWEEP_B --runs-db DB [--metric sharpe] [--json]
 
 Everything is checked before anything runs: every problem is listed, exit status 2, nothing is
 recorded. Exit 0 when every variant completed; 1 when some failed or the sweep failed; 130 when
@@ -27,14 +29,17 @@ from orchestrator import settings
 from orchestrator.commands.run import _Ordered, settings_from
 from orchestrator.commands.runs import _finite, _open
 from orchestrator.errors import UsageError
+from recorder.layout import METRIC_COLUMNS
 
-ACTIONS = ("resume", "list", "show")
+ACTIONS = ("resume", "list", "show", "report", "compare")
 DEFAULT_DB = "runs.db"
 # the flags each action takes (the others belong to starting a sweep)
 _ACTION_FLAGS = {
     "resume": {"runs_db", "workers", "scheduler", "json"},
     "list": {"runs_db", "json"},
     "show": {"runs_db", "sort", "top", "json"},
+    "report": {"runs_db", "metric", "output"},
+    "compare": {"runs_db", "metric", "json"},
 }
 
 
@@ -47,7 +52,9 @@ def register(sub: Any) -> None:
     p.add_argument("--param", dest="param", action=_Ordered, metavar="NAME=VALUE",
                    help="a parameter every variant has (repeatable)")
     settings.add_flags(p, settings.SWEEP_SETTINGS)
-    p.add_argument("--top", type=int, metavar="N", help="show: the N best variants (default 20)")
+    p.add_argument("--metric", choices=list(METRIC_COLUMNS), metavar="METRIC",
+                   help="report, compare: the figure of the heatmaps and the robustness (default sharpe)")
+    p.add_argument("-o", "--output", metavar="FILE.html", help="report: the report file (default SWEEP_ID.html)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_sweep, items=[])
 
@@ -66,6 +73,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError(f"sweep {action} does not take {flags} (a sweep keeps its own settings)")
     if action == "list":
         return show_list(args)
+    if action == "compare":
+        if len(words) != 3:
+            raise UsageError("sweep compare takes two sweep ids (SWEEP_A SWEEP_B; either may be latest)")
+        from orchestrator.commands.sweep_compare import compare
+
+        return compare(args, words[1], words[2])
+    if action == "report":
+        if len(words) != 2:
+            raise UsageError("sweep report takes one SWEEP_ID (or latest)")
+        return report(args, words[1])
     if len(words) != 2:
         raise UsageError(f"sweep {action} takes one SWEEP_ID{' (or latest)' if action == 'show' else ''}")
     return resume(args, words[1]) if action == "resume" else show(args, words[1])
@@ -110,8 +127,7 @@ def _runs_db(path: str) -> Iterator[sqlite3.Connection]:
 
 
 def start(args: argparse.Namespace, config: str | None) -> int:
-    from orchestrator.sweep import driver, plan as P, store
-    from orchestrator.sweep.progress import SweepProgress
+    from orchestrator.sweep import phases, plan as P
 
     raw = settings_from(args, settings.SWEEP_SETTINGS, config)
     plan = P.prepare(raw, origin=config or "settings")
@@ -119,14 +135,13 @@ def start(args: argparse.Namespace, config: str | None) -> int:
     running = False
     try:
         _usable(path)
+        search = _search(plan)  # Optuna missing: exit 2, nothing recorded
         executor = _executor(plan.settings)  # a scheduler that cannot be reached: exit 2, nothing recorded
         try:
             with _runs_db(path) as conn:
-                sweep_id = store.create_sweep(conn, plan.name, plan.spec(), plan.grid.points)
-                todo = list(enumerate(plan.grid.points, 1))
-                progress = SweepProgress(len(todo), sort=str(plan.settings.get("sort") or "net_pnl"))
-                running = True  # from here on the driver closes the executor
-                outcome = driver.run(plan, conn, sweep_id, todo, executor, progress=progress)
+                sweep_id = phases.create(conn, plan)
+                running = True  # from here on the sweep closes the executor
+                outcome = phases.run(plan, conn, sweep_id, executor, _progress_for(plan), search)
                 return _report(conn, outcome, plan.settings, args.json)
         finally:
             if not running:
@@ -135,9 +150,28 @@ def start(args: argparse.Namespace, config: str | None) -> int:
         plan.close()
 
 
-def resume(args: argparse.Namespace, sweep_id: str) -> int:
-    from orchestrator.sweep import driver, plan as P, store
+def _progress_for(plan: Any) -> Any:
     from orchestrator.sweep.progress import SweepProgress
+
+    sort = str(plan.settings.get("sort") or "net_pnl")
+    return lambda total, done: SweepProgress(total, done, sort=sort)
+
+
+def _search(plan: Any) -> Any:
+    """The adaptive search driving phase 1, or None (the grid's points)."""
+    if plan.search != "tpe":
+        return None
+    from orchestrator.sweep import search
+
+    try:
+        search.require_optuna()
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    return search.run_tpe
+
+
+def resume(args: argparse.Namespace, sweep_id: str) -> int:
+    from orchestrator.sweep import phases, plan as P, store
     from recorder.analysis.sweeps import UnknownSweepError, get_sweep
 
     with _runs_db(args.runs_db or DEFAULT_DB) as conn:
@@ -164,28 +198,28 @@ def resume(args: argparse.Namespace, sweep_id: str) -> int:
             if plan.strategy_file is not None and plan.strategy_file.digest != spec.get("strategy_digest"):
                 raise UsageError(f"sweep {info.sweep_id}: {plan.strategy_file.path} changed since the sweep started; "
                                  "start a new sweep")
-            todo = store.pending(conn, info.sweep_id)
+            search = _search(plan)
             executor = _executor(plan.settings)
             store.restart(conn, info.sweep_id)
-            progress = SweepProgress(info.variants, info.variants - len(todo), sort=str(plan.settings.get("sort") or "net_pnl"))
-            outcome = driver.run(plan, conn, info.sweep_id, todo, executor, progress=progress)
+            outcome = phases.run(plan, conn, info.sweep_id, executor, _progress_for(plan), search)
             return _report(conn, outcome, plan.settings, args.json)
         finally:
             plan.close()
 
 
 def _report(conn: sqlite3.Connection, outcome: Any, s: dict[str, Any], as_json: bool) -> int:
+    from orchestrator.sweep.results import results_json
     from recorder.analysis.sweeps import get_sweep, variants
 
     info = get_sweep(conn, outcome.sweep_id)
-    ranked = variants(conn, info.sweep_id, str(s.get("sort") or "net_pnl"))
+    sort = str(s.get("sort") or "net_pnl")
     if as_json:
         print(json.dumps(_finite({"sweep_id": info.sweep_id, "status": info.status, "variants": info.variants,
                                   "completed": info.completed, "failed": info.failed,
                                   "elapsed_s": round(outcome.elapsed_s, 3), "error": info.error,
-                                  "results": [v.to_dict() for v in ranked]}), allow_nan=False))
+                                  **results_json(conn, info, sort)}), allow_nan=False))
     else:
-        print("\n".join(_summary(info, ranked, str(s.get("sort") or "net_pnl"), 10, outcome.elapsed_s)))
+        print("\n".join(_summary(conn, info, variants(conn, info.sweep_id, sort), sort, 10, outcome.elapsed_s)))
     return 130 if info.status == "cancelled" else 0 if info.status == "completed" and not info.failed else 1
 
 
@@ -213,25 +247,59 @@ def show_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(conn: sqlite3.Connection, sweep_id: str) -> Any:
+    from recorder.analysis.sweeps import UnknownSweepError, get_sweep
+
+    try:
+        return get_sweep(conn, sweep_id)
+    except UnknownSweepError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def show(args: argparse.Namespace, sweep_id: str) -> int:
-    from recorder.analysis.sweeps import UnknownSweepError, get_sweep, variants
+    from orchestrator.sweep.results import results_json
+    from recorder.analysis.sweeps import variants
 
     sort = args.sort or "net_pnl"
     with _open(args.runs_db or DEFAULT_DB) as conn:
-        try:
-            info = get_sweep(conn, sweep_id)
-        except UnknownSweepError as exc:
-            raise UsageError(str(exc)) from None
+        info = _sweep(conn, sweep_id)
         ranked = variants(conn, info.sweep_id, sort)
-    top = ranked[: args.top] if args.top else ranked
-    if args.json:
-        print(json.dumps(_finite({**info.to_dict(), "sort": sort, "results": [v.to_dict() for v in top]}), allow_nan=False))
-    else:
-        print("\n".join(_summary(info, ranked, sort, args.top or 20, info.wall_time_s)))
+        if args.json:
+            out = results_json(conn, info, sort)
+            out["results"] = out["results"][: args.top] if args.top else out["results"]
+            print(json.dumps(_finite({**info.to_dict(), **out}), allow_nan=False))
+        else:
+            print("\n".join(_summary(conn, info, ranked, sort, args.top or 20, info.wall_time_s)))
     return 0
 
 
-def _summary(info: Any, ranked: list[Any], sort: str, top: int, elapsed: float) -> list[str]:
+def report(args: argparse.Namespace, sweep_id: str) -> int:
+    import time
+
+    from recorder.report import ChartsUnavailable, require_matplotlib
+    from recorder.report.sweep_html import write_sweep_report
+
+    started = time.monotonic()
+    try:
+        require_matplotlib()
+    except ChartsUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    with _open(args.runs_db or DEFAULT_DB) as conn:
+        info = _sweep(conn, sweep_id)
+        out = args.output or f"{info.sweep_id}.html"
+        try:
+            path = write_sweep_report(conn, info.sweep_id, out, args.metric or "sharpe")
+        except OSError as exc:
+            raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {path} ({os.path.getsize(path) / 1e6:,.1f} MB) in {time.monotonic() - started:,.1f} s")
+    return 0
+
+
+def _summary(conn: sqlite3.Connection, info: Any, ranked: list[Any], sort: str, top: int, elapsed: float) -> list[str]:
+    from recorder.analysis.sweep_checks import holdout, out_of_sample, rank_correlation
+    from recorder.analysis.sweep_surface import build
+    from recorder.analysis.sweeps import variants
+    from recorder.report.sweep_table import ranking
     from recorder.report.text import table
 
     spec = info.spec
@@ -250,19 +318,23 @@ def _summary(info: Any, ranked: list[Any], sort: str, top: int, elapsed: float) 
                  f"{spec.get('data', {}).get('bars', 0):,} bars per variant")
     if info.error:
         lines.append(f"error       {info.error}")
+    hold = spec.get("holdout")
+    if hold:
+        from recorder.analysis.timefmt import iso_ns
+
+        lines.append(f"holdout     {hold.get('given')}: ranked until {iso_ns(hold.get('split_ns'))}, top {hold.get('top')} "
+                     "run from then on")
+    if spec.get("walk_forward"):
+        lines.append(f"walk-fwd    {len(spec['walk_forward'].get('bounds') or [])} windows (sweep report shows them)")
     names = list(spec.get("grid") or {})
-    header = ["#", *names, "net PnL", "Sharpe", "max DD", "fills", "status", "run id"]
-    rows = [[str(v.variant), *(str(v.params.get(n)) for n in names), _money(v), _num(v.figures.get("sharpe")),
-             _num(v.figures.get("max_drawdown")), str(v.figures.get("fills") if v.figures.get("fills") is not None else "-"),
-             v.status, v.run_id or _last_line(v.error)]
-            for v in ranked[:top]]
-    lines += ["", f"best {min(top, len(ranked))} by {sort}", *table(header, rows, left=1, align="r" * (len(names) + 5) + "ll")]
+    r = ranking(build(info.sweep_id, spec, ranked, sort), names,
+                out_of_sample(conn, info.sweep_id, sort), top)
+    lines += ["", f"best {min(top, len(ranked))} by {sort}",
+              *table(r.header, r.rows, left=0, align="r" * (len(r.header) - 2) + "ll")]
+    if hold:
+        rho = rank_correlation(holdout(conn, info.sweep_id, sort), sort)
+        lines.append(f"rank correlation of {sort}, in sample vs out of sample (Spearman): {'-' if rho is None else f'{rho:.2f}'}")
     return lines
-
-
-def _last_line(text: str | None) -> str:
-    lines = (text or "").strip().splitlines()
-    return lines[-1] if lines else "-"
 
 
 def _values(values: list[Any]) -> str:
@@ -271,10 +343,6 @@ def _values(values: list[Any]) -> str:
 
 def _money(v: Any) -> str:
     return "-" if v is None or v.figures.get("net_pnl") is None else f"{v.figures['net_pnl']:,.2f}"
-
-
-def _num(x: Any) -> str:
-    return "-" if x is None else f"{x:,.2f}"
 
 
 def _params(v: Any) -> str:

@@ -30,6 +30,7 @@ from orchestrator.dashboard.catalog import StrategyCatalog, label
 from orchestrator.dashboard.jobs import Job, JobManager
 from orchestrator.dashboard.presets import CHART_TYPES, COLORS, STYLES, WIDTHS, PresetError, Presets, strategy_set
 from orchestrator.dashboard.secmaster import SecmasterOffer
+from orchestrator.dashboard.sweeplaunch import SweepJobs
 from recorder import runsdb
 from recorder.analysis import UnknownRunError
 from recorder.analysis.catalog import RunInfo
@@ -66,6 +67,7 @@ class Dashboard:
         self.catalog = StrategyCatalog(config.strategies_dir)
         self.offer = SecmasterOffer(config.secmaster)
         self.jobs = JobManager(config.state, config.runs_db, config.max_concurrent)
+        self.sweeps = SweepJobs(config.state, config.runs_db, 1)  # one sweep at a time: it has its own workers
         self.presets = Presets(config.presets)
         self.analyses = rundata.Analyses()
         self.lock = threading.Lock()  # the analysis cache, from pool threads
@@ -424,10 +426,12 @@ def create_app(config: Config) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(dashboard.jobs.recover)
+        await run_in_threadpool(dashboard.sweeps.recover)
 
         async def ticker() -> None:
             while True:
                 dashboard.jobs.tick()
+                dashboard.sweeps.tick()
                 if dashboard.jobs.to_delete:  # runs deleted while they ran, now ended
                     rows, dashboard.jobs.to_delete = dashboard.jobs.to_delete, []
                     await run_in_threadpool(_delete_rows, dashboard, rows)
@@ -438,7 +442,10 @@ def create_app(config: Config) -> Starlette:
             yield
         finally:
             task.cancel()
-            dashboard.jobs.shutdown()
+            for jobs in (dashboard.sweeps, dashboard.jobs):
+                jobs.shutdown()
+
+    from orchestrator.dashboard import sweeps  # its routes use this module's helpers
 
     run = "/api/runs/{key:path}"
     app = Starlette(
@@ -453,7 +460,7 @@ def create_app(config: Config) -> Starlette:
             Route(f"{run}/cancel", api_cancel, methods=["POST"]), Route(f"{run}/equity", api_equity),
             Route(f"{run}/price", api_price), Route(f"{run}/performance", api_performance),
             Route(f"{run}/segments", api_segments), Route(f"{run}/chart-settings", api_chart_settings, methods=["GET", "PUT"]),
-            Route(run, api_run),
+            Route(run, api_run), *sweeps.ROUTES,
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         # only our own names: a DNS-rebinding page cannot talk to the dashboard either
@@ -465,4 +472,5 @@ def create_app(config: Config) -> Starlette:
     env = app.state.templates.env
     env.globals["vendor_version"] = "5.2.1"
     env.filters["label"] = label
+    env.globals["sweep_metrics"] = sweeps.sweepdata.METRICS
     return app

@@ -84,8 +84,11 @@ def _read(path: Path) -> dict[str, Any] | None:
 class JobManager:
     """Not thread-safe: every call comes from the event loop (tick() from a periodic task)."""
 
+    WORKER = "orchestrator.dashboard.worker"  # the module each job runs as (`python -m WORKER JOB_DIR`)
+    FOLDER = "jobs"
+
     def __init__(self, state_dir: Path, runs_db: Path, max_concurrent: int) -> None:
-        self.dir = state_dir / "jobs"
+        self.dir = state_dir / self.FOLDER
         self.dir.mkdir(parents=True, exist_ok=True)
         self.runs_db = runs_db
         self.max_concurrent = max(1, int(max_concurrent))
@@ -176,7 +179,7 @@ class JobManager:
         log = open(job.dir / "worker.log", "ab")
         try:
             job.proc = subprocess.Popen(
-                [sys.executable, "-m", "orchestrator.dashboard.worker", str(job.dir)],
+                [sys.executable, "-m", self.WORKER, str(job.dir)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=child_env(), start_new_session=True,  # a Ctrl-C at the terminal reaches the dashboard only
             )

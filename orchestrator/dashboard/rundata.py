@@ -59,6 +59,7 @@ def run_row(info: RunInfo) -> dict[str, Any]:
         "started": iso_ns(info.ts_start, fraction=False), "ended": iso_ns(info.ts_end, fraction=False) if info.ts_end else None,
         "ts_start": info.ts_start, "wall_time_s": round(info.wall_time_s, 1), "strategies": info.strategy_ids,
         "symbols": info.symbols, "error": _last_line(info.error), "seed": info.recorded_by_seed,
+        "sweep": (info.config.get("sweep") or {}).get("sweep_id") if isinstance(info.config.get("sweep"), dict) else None,
     }
 
 

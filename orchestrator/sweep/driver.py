@@ -90,9 +90,13 @@ class _Signals:
             signal.signal(sig, handler)
 
 
-def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, todo: list[tuple[int, dict[str, Any]]],
-        executor: Any, *, progress: SweepProgress | None = None, on_merged: Callable[[int], None] | None = None) -> SweepOutcome:
-    """Run the `todo` variants (variant number, params) of sweep `sweep_id` and record the outcome."""
+def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, todo: list[tuple[Any, ...]],
+        executor: Any, *, progress: SweepProgress | None = None, on_merged: Callable[[int], None] | None = None,
+        keep_open: bool = False, finish: bool = True) -> SweepOutcome:
+    """Run the `todo` variants (variant number, params[, (start_ns, end_ns)]) of sweep `sweep_id`
+    and record the outcome. `keep_open`: leave the executor open when every variant was merged
+    (the caller runs more on it, and closes it); `finish`: record the sweep's status (else only
+    when it did not complete)."""
     started = time.monotonic()
     total = int(conn.execute("SELECT variants FROM sweeps WHERE sweep_id = ?", (sweep_id,)).fetchone()[0])
     max_failures = plan.settings.get("max_failures")
@@ -102,9 +106,10 @@ def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, todo: list[tup
     finished: queue.Queue[Any] = queue.Queue()  # fed by the futures' done callbacks: O(1) per variant
     try:
         with _Signals() as signals:
-            for variant, params in todo:
+            for variant, params, *bounds in todo:
                 signals.check()
-                future = executor.submit(plan.task(sweep_id, variant, params), plan.secmaster, plan.strategy_file)
+                task = plan.task(sweep_id, variant, params, *bounds)
+                future = executor.submit(task, plan.secmaster, plan.strategy_file)
                 futures[future] = (variant, params)
                 future.add_done_callback(finished.put)
             while futures:
@@ -136,10 +141,12 @@ def run(plan: SweepPlan, conn: sqlite3.Connection, sweep_id: str, todo: list[tup
     finally:
         for future in futures:
             future.cancel()
-        executor.close(cancel=bool(futures), sweep_id=sweep_id)
+        if not keep_open or futures or status != "completed":
+            executor.close(cancel=bool(futures), sweep_id=sweep_id)
         if progress is not None:
             progress.close()
-    store.finish(conn, sweep_id, status, error)
+    if finish or status != "completed":
+        store.finish(conn, sweep_id, status, error)
     return SweepOutcome(sweep_id, status, error, time.monotonic() - started)
 
 

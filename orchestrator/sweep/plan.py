@@ -15,6 +15,7 @@ from typing import Any
 from orchestrator import settings as S
 from orchestrator.errors import UsageError
 from orchestrator.sweep import grid as G
+from orchestrator.sweep import periods
 from orchestrator.sweep.shipping import Shipment, cut_slice, shipment_of
 
 #: Run settings a variant takes from the sweep (the rest of the sweep's settings are its own).
@@ -34,6 +35,9 @@ class SweepPlan:
     total_bars: int
     symbols: list[str]
     workdir: Path  # the driver's own files for the sweep (the slice): removed by close()
+    base_settings: dict[str, Any] | None = None  # run_settings before a holdout cut them (bounded rows start here)
+    holdout: dict[str, Any] | None = None  # periods.holdout_spec
+    walk_forward: dict[str, Any] | None = None  # {"windows": N, "bounds": [[start_ns, end_ns], ...]}
 
     @property
     def record(self) -> str:
@@ -52,12 +56,23 @@ class SweepPlan:
             "grid": self.grid.axes, "grid_size": self.grid.size, "seed": self.grid.seed, "record": self.record,
             "data": {"digest": self.secmaster.digest, "bars": self.total_bars, "symbols": self.symbols},
             "strategy_digest": None if self.strategy_file is None else self.strategy_file.digest,
+            "holdout": self.holdout, "walk_forward": self.walk_forward,
+            "search": {"method": self.search, "trials": self.settings.get("trials") or self.settings.get("random")},
         }
 
-    def task(self, sweep_id: str, variant: int, params: dict[str, Any]) -> dict[str, Any]:
+    @property
+    def search(self) -> str:
+        return str(self.settings.get("search") or ("random" if self.settings.get("random") else "grid"))
+
+    def task(self, sweep_id: str, variant: int, params: dict[str, Any],
+             bounds: tuple[int | None, int | None] = (None, None)) -> dict[str, Any]:
+        """A variant's task; `bounds` (start_ns, end_ns) replace the period the grid runs on."""
         ref = self.strategy if self.strategy_file is None else f"{self.strategy_file.name}:{self.strategy.rpartition(':')[2]}"
+        settings = self.run_settings
+        if bounds != (None, None):
+            settings = {**(self.base_settings or self.run_settings), **periods.bounds_settings(*bounds)}
         return {"sweep_id": sweep_id, "variant": variant, "params": params, "fixed": self.fixed, "strategy": ref,
-                "settings": self.run_settings}
+                "settings": settings}
 
     def close(self) -> None:
         import shutil
@@ -82,6 +97,7 @@ def prepare(raw: dict[str, Any], *, origin: str = "settings") -> SweepPlan:
         problems.append("--workers and --scheduler: give one (local worker processes, or a Dask cluster)")
     if not s.get("secmaster"):
         problems.append("--secmaster is required")
+    problems += _search_problems(s)
     if not strategy_list or len(strategy_list) != 1:
         problems.append("give exactly one --strategy (the one whose parameters the sweep varies)")
         raise UsageError("\n".join(problems))
@@ -100,11 +116,17 @@ def prepare(raw: dict[str, Any], *, origin: str = "settings") -> SweepPlan:
             fixed[name] = G.plain(parameters[name].validate(name, value))
         except ValueError as exc:
             problems.append(f"--param {exc}")
+    sample = s.get("random") or (s.get("trials") if s.get("search") == "random" else None)
     g, bad = G.build(parameters, s.get("grid") or {}, {n: parameters[n].validate(n, v) for n, v in fixed.items()},
-                     where=s.get("where"), sample=s.get("random"), seed=s.get("seed"), strategy=cls.__name__)
+                     where=s.get("where"), sample=sample, seed=s.get("seed"), strategy=cls.__name__)
     problems += bad
     if problems or g is None:
         raise UsageError("\n".join(problems))
+    if s.get("search") == "tpe":
+        import dataclasses
+        import random
+
+        g = dataclasses.replace(g, seed=s["seed"] if s.get("seed") is not None else random.SystemRandom().randrange(2**31))
     run_settings = {k: s[k] for k in RUN_KEYS if k in s}
     run_settings["in_process"] = not s.get("multi_process")
     run_settings["record"] = s.get("record") or "summary"
@@ -142,11 +164,46 @@ def _with_data(s: dict[str, Any], spec: str, cls: type, fixed: dict[str, Any], g
     run_settings = {**run_settings, "publisher": publisher, "dataset": dataset}
     where, _, name = spec.rpartition(":")
     by_path = ":" in spec and (where.endswith(".py") or "/" in where or os.sep in where)  # (as spec.import_class)
+    hold = wf = None
+    base = run_settings
+    if s.get("holdout") or s.get("walk_forward"):
+        ts = periods.bar_times(plan.datafeed)
+        if s.get("holdout"):
+            hold = periods.holdout_spec(str(s["holdout"]), ts, int(s.get("top") or 5), s.get("start"), s.get("end"))
+            run_settings = {**run_settings, "end": hold["in_sample_end"]}
+        else:
+            wf = {"windows": int(s["walk_forward"]), "bounds": [list(b) for b in periods.windows(ts, int(s["walk_forward"]))]}
     return SweepPlan(settings=_json_settings(s), strategy=f"{Path(where).resolve()}:{name}" if by_path else spec,
                      strategy_class=cls, fixed=fixed, grid=g, run_settings=run_settings,
                      secmaster=shipment_of(slice_path),
                      strategy_file=shipment_of(where).by_content() if by_path else None,  # as it is now, everywhere
-                     total_bars=plan.total_bars, symbols=list(plan.symbols), workdir=workdir)
+                     total_bars=plan.total_bars, symbols=list(plan.symbols), workdir=workdir,
+                     base_settings=base, holdout=hold, walk_forward=wf)
+
+
+def _search_problems(s: dict[str, Any]) -> list[str]:
+    """The sweep settings that do not go together."""
+    problems = []
+    search = s.get("search") or "grid"
+    if s.get("holdout") and s.get("walk_forward"):
+        problems.append("--holdout and --walk-forward: give one (a held-out period, or walk-forward windows)")
+    if s.get("top") is not None and not s.get("holdout"):
+        problems.append("--top: only with --holdout (how many in-sample best run out of sample)")
+    if search == "tpe" and not s.get("trials"):
+        problems.append("--search tpe needs --trials N")
+    if search == "tpe" and s.get("random"):
+        problems.append("--random N: not with --search tpe (give --trials N)")
+    if search == "grid" and (s.get("trials") or s.get("random")) and s.get("search"):
+        problems.append("--search grid runs every point: drop --trials/--random, or use --search random")
+    if search == "grid" and s.get("trials") and not s.get("search"):
+        problems.append("--trials N: with --search random or --search tpe")
+    if search == "random" and s.get("random") and s.get("trials") and s["random"] != s["trials"]:
+        problems.append("--search random: give the number of points once (--trials N or --random N)")
+    if search == "random" and not (s.get("random") or s.get("trials")):
+        problems.append("--search random needs --trials N (or --random N)")
+    if search == "tpe" and s.get("walk_forward"):
+        problems.append("--walk-forward ranks the whole grid in each window: use --search grid or random")
+    return problems
 
 
 def _json_settings(s: dict[str, Any]) -> dict[str, Any]:

@@ -59,11 +59,40 @@ def restart(conn: sqlite3.Connection, sweep_id: str) -> None:
                      (metadata, sweep_id))
 
 
-def pending(conn: sqlite3.Connection, sweep_id: str) -> list[tuple[int, dict[str, Any]]]:
-    """(variant, params) of every variant not yet recorded, in order."""
-    rows = conn.execute("SELECT variant, params FROM sweep_variants WHERE sweep_id = ? AND status = 'pending'"
-                        " ORDER BY variant", (sweep_id,))
-    return [(int(v), json.loads(p)) for v, p in rows]
+Todo = tuple[int, dict[str, Any], tuple[int | None, int | None]]  # variant, params, (start_ns, end_ns)
+
+
+def pending(conn: sqlite3.Connection, sweep_id: str, phase: str | None | bool = False) -> list[Todo]:
+    """(variant, params, bounds) of every variant not yet recorded, in order; of one phase
+    (None: the grid) unless `phase` is False."""
+    sql = ("SELECT variant, params, start_ns, end_ns FROM sweep_variants WHERE sweep_id = ? AND status = 'pending'")
+    args: list[Any] = [sweep_id]
+    if phase is None:
+        sql += " AND phase IS NULL"
+    elif phase is not False:
+        sql += " AND phase = ?"
+        args.append(phase)
+    rows = conn.execute(sql + " ORDER BY variant", args)
+    return [(int(v), json.loads(p), (a, b)) for v, p, a, b in rows]
+
+
+def add_variants(conn: sqlite3.Connection, sweep_id: str, rows: list[dict[str, Any]]) -> list[Todo]:
+    """Append pending variants (each: params, and optionally phase, wf_window, source, start_ns,
+    end_ns) numbered after the sweep's last; what to run."""
+    out: list[Todo] = []
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        last = int(conn.execute("SELECT COALESCE(MAX(variant), 0) FROM sweep_variants WHERE sweep_id = ?",
+                                (sweep_id,)).fetchone()[0])
+        for n, r in enumerate(rows, last + 1):
+            conn.execute("INSERT INTO sweep_variants (sweep_id, variant, params, status, phase, wf_window, source, start_ns,"
+                         " end_ns) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                         (sweep_id, n, json.dumps(r["params"]), r.get("phase"), r.get("wf_window"), r.get("source"),
+                          r.get("start_ns"), r.get("end_ns")))
+            out.append((n, r["params"], (r.get("start_ns"), r.get("end_ns"))))
+        conn.execute("UPDATE sweeps SET variants = (SELECT COUNT(*) FROM sweep_variants WHERE sweep_id = ?1)"
+                     " WHERE sweep_id = ?1", (sweep_id,))
+    return out
 
 
 def variant_run_id(sweep_id: str, variant: int, total: int) -> str:

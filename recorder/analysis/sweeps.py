@@ -26,6 +26,8 @@ from recorder.layout import METRIC_COLUMNS
 LATEST = "latest"
 #: The figures a variant's result lists (`tickbus sweep --json`).
 SHOWN = ("net_pnl", "sharpe", "max_drawdown", "fills")
+#: What a variant row is (sweep_variants.phase); None is the grid the sweep ranks.
+PHASES = (None, "oos", "wf", "wf_oos")
 
 
 class UnknownSweepError(LookupError):
@@ -77,10 +79,19 @@ class Variant:
     elapsed_s: float | None
     worker: str | None
     figures: dict[str, Any]  # METRIC_COLUMNS of the run's own row (None where not computed)
+    phase: str | None = None  # None: the grid the sweep ranks; else PHASES (runs_schema.sql)
+    wf_window: int | None = None
+    source: int | None = None  # the variant an 'oos' / 'wf_oos' row runs again
+    start_ns: int | None = None
+    end_ns: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"variant": self.variant, "params": self.params, "run_id": self.run_id, "status": self.status,
                 **{k: self.figures.get(k) for k in SHOWN}, "error": self.error}
+
+    def metrics(self) -> dict[str, Any]:
+        """Every figure of the run's row, with the run id (`in_sample` / `out_of_sample` of --json)."""
+        return {"run_id": self.run_id, "status": self.status, **{k: self.figures.get(k) for k in METRIC_COLUMNS}}
 
 
 _COLUMNS = "sweep_id, name, status, ts_start, ts_end, spec, variants, completed, failed, error, metadata"
@@ -126,16 +137,27 @@ def _rank(sort: str) -> Any:
     return key
 
 
-def variants(conn: sqlite3.Connection, sweep_id: str, sort: str = "net_pnl") -> list[Variant]:
-    """Every variant of the sweep, best first by `sort` (a run_metrics column); ties and
-    variants without figures in variant order."""
+def variants(conn: sqlite3.Connection, sweep_id: str, sort: str = "net_pnl", phase: str | None = None,
+             wf_window: int | None = None) -> list[Variant]:
+    """The sweep's variants of one phase (default: the grid it ranks), best first by `sort` (a
+    run_metrics column); ties and variants without figures in variant order. `wf_window`: only
+    that walk-forward window's."""
     if sort not in METRIC_COLUMNS:
         raise ValueError(f"unknown figure {sort!r} (one of {', '.join(METRIC_COLUMNS)})")
+    if phase not in PHASES:
+        raise ValueError(f"unknown phase {phase!r}")
     cols = ", ".join(f"m.{c}" for c in METRIC_COLUMNS)
+    where = "v.phase IS NULL" if phase is None else "v.phase = ?"
+    args: list[Any] = [sweep_id] + ([] if phase is None else [phase])
+    if wf_window is not None:
+        where += " AND v.wf_window = ?"
+        args.append(wf_window)
     rows = conn.execute(
-        f"SELECT v.variant, v.params, v.status, v.run_id, v.error, v.bars, v.elapsed_s, v.worker, {cols}"
+        f"SELECT v.variant, v.params, v.status, v.run_id, v.error, v.bars, v.elapsed_s, v.worker,"
+        f" v.phase, v.wf_window, v.source, v.start_ns, v.end_ns, {cols}"
         " FROM sweep_variants v LEFT JOIN run_metrics m ON m.run_id = v.run_id AND m.strategy_id = '' AND m.symbol = ''"
-        " WHERE v.sweep_id = ?", (sweep_id,)).fetchall()
-    out = [Variant(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], dict(zip(METRIC_COLUMNS, r[8:])))
+        f" WHERE v.sweep_id = ? AND {where}", args).fetchall()
+    out = [Variant(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], dict(zip(METRIC_COLUMNS, r[13:])),
+                   r[8], r[9], r[10], r[11], r[12])
            for r in rows]
     return sorted(out, key=_rank(sort))

@@ -88,6 +88,7 @@ class Dashboard:
     runs_db: Path
     strategies: Path
     state_dir: Path
+    pid: int = 0  # the server's
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
         data = json.dumps(body if body is not None else {}).encode() if method in ("POST", "PUT", "DELETE") else None
@@ -122,17 +123,18 @@ class Dashboard:
 
 
 @contextmanager
-def serve(root: Path, secmaster: Path, *args: str) -> Iterator[tuple[Dashboard, subprocess.Popen[bytes]]]:
-    """`tickbus dashboard` on ROOT/runs.db in a child process, until the block ends (Ctrl-C, bounded)."""
+def serve(root: Path, secmaster: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[tuple[Dashboard, subprocess.Popen[bytes]]]:
+    """`tickbus dashboard` on ROOT/runs.db in a child process, until the block ends (Ctrl-C, bounded);
+    `env`: added to its environment."""
     strategies = root / "strategies"
     port = free_port()
     log = open(root / "dashboard.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator.cli", "dashboard", "--runs-db", str(root / "runs.db"),
          "--secmaster", str(secmaster), "--port", str(port), *args],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        stdout=log, stderr=subprocess.STDOUT, cwd=root, env={**os.environ, **(env or {})},
     )
-    dash = Dashboard(f"http://127.0.0.1:{port}", root / "runs.db", strategies, root / "runs.db.dashboard")
+    dash = Dashboard(f"http://127.0.0.1:{port}", root / "runs.db", strategies, root / "runs.db.dashboard", proc.pid)
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -167,6 +169,33 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     (strategies / "broken.py").write_text("import a_module_that_does_not_exist\n")
     with serve(root, secmaster, "--strategies", str(strategies), "--max-concurrent", "1") as (dash, _):
         yield dash
+
+
+SWEEP_TAG = "dashboard-sweeps"
+
+
+@pytest.fixture(scope="session")
+def sweep_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """A server of its own for the sweep tests (its runs.db fills with variant runs), every process
+    it starts tagged TICKBUS_TEST_TAG=SWEEP_TAG so a test can tell that none is left."""
+    root = tmp_path_factory.mktemp("dashboard-sweeps")
+    secmaster = build_sample_secmaster(root / "secmaster.db", symbols=2, bars=200)
+    strategies = root / "strategies"
+    strategies.mkdir()
+    (strategies / "test_strats.py").write_text(STRATEGIES)
+    with serve(root, secmaster, "--strategies", str(strategies), "--max-concurrent", "2",
+               env={"TICKBUS_TEST_TAG": SWEEP_TAG}) as (dash, _):
+        yield dash
+
+
+def wait_sweep(dash: Dashboard, key: str, statuses: tuple[str, ...], timeout: float = 90.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        sweep = dash.get(f"/api/sweeps/{key}")
+        if sweep["status"] in statuses:
+            return sweep  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, f"sweep {key} still {sweep['status']} after {timeout} s"
+        time.sleep(0.2)
 
 
 def pid_gone(pid: int) -> bool:

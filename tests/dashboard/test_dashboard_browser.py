@@ -1,6 +1,6 @@
 """A real headless Chromium (one for the module): fill the form, launch, watch it complete, see the
 charts; presets, deletion, segments, the trade journey, display settings, live results, a server
-that stops. Offline only.
+that stops; a sweep launched from the form, its heatmap and table, its live progress. Offline only.
 
 Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them) and selenium (test extra).
 Set TICKBUS_DASHBOARD_SCREENSHOT=PATH to also keep the screenshot there (the README's picture).
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from components.sample_data import build_sample_secmaster
-from conftest import FINAL, Dashboard, serve
+from conftest import FINAL, Dashboard, serve, wait_sweep
 from recorder import runsdb
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -338,3 +338,156 @@ def test_a_page_whose_server_stopped_says_so(browser: Any, tmp_path: Path) -> No
                        "no notice that the server stopped")
         assert banner.text.startswith("The dashboard server is not answering (since ")
         assert status_shown(browser) == "running"  # what it last knew, with the notice above it
+
+
+def vary(fieldset: Any, name: str, how: str, **parts: str) -> None:
+    """In sweep mode: give parameter `name` a range (min, max, step) or a list of values."""
+    label = fieldset.find_element(By.CSS_SELECTOR, f'label.param[data-param="{name}"]')
+    Select(label.find_element(By.CSS_SELECTOR, "select.vary")).select_by_value(how)
+    for part, value in parts.items():
+        field = label.find_element(By.CSS_SELECTOR, f'[data-part="{part}"]')
+        field.clear()
+        field.send_keys(value)
+
+
+def variant_count(browser: Any) -> str:
+    return str(browser.find_element(By.ID, "variant-count").get_attribute("data-variants"))
+
+
+def test_launch_a_sweep_from_the_form_and_read_its_heatmap(sweep_dashboard: Dashboard, browser: Any) -> None:
+    dash = sweep_dashboard
+    browser.get("about:blank")  # the page an earlier test left may still be polling its (stopped) server
+    for log in ("browser", "performance"):
+        browser.get_log(log)  # what the module's earlier tests left there is theirs
+    browser.get(dash.url + "/new#sweep")
+    assert browser.find_element(By.CSS_SELECTOR, 'input[name="mode"][value="sweep"]').is_selected()
+    pick_strategies(browser, dash.knobs_key())
+    knobs = browser.find_element(By.CSS_SELECTOR, f'fieldset.strategy[data-key="{dash.knobs_key()}"]')
+    period = knobs.find_element(By.CSS_SELECTOR, 'label.param[data-param="period"]')
+    Select(period.find_element(By.CSS_SELECTOR, "select.vary")).select_by_value("range")
+    prefilled = [period.find_element(By.CSS_SELECTOR, f'[data-part="{p}"]').get_attribute("value") for p in ("min", "max", "step")]
+    assert prefilled == ["2", "50", "1"]  # the ParamSpec's min, max and step
+    until(lambda: variant_count(browser) == "49", 10, "no live count of the prefilled range")
+
+    # bad values: each message next to its input, no count, nothing launched
+    vary(knobs, "period", "range", min="1", max="6", step="2")
+    fill(browser, "sweep_where", "perod > 2")
+    period_error = knobs.find_element(By.CSS_SELECTOR, '[data-error-for="period"]')
+    until(lambda: period_error.text == "1 is below the minimum 2", 10, f"no error next to period: {period_error.text!r}")
+    where_error = browser.find_element(By.CSS_SELECTOR, '#sweep-settings [data-error-for="where"]')
+    assert where_error.text == "unknown name 'perod' (did you mean 'period'?)"
+    assert variant_count(browser) == ""
+    browser.find_element(By.ID, "launch-button").click()
+    until(lambda: where_error.text, 10, "launching did not show the errors")
+    assert browser.current_url.endswith("/new#sweep")
+
+    vary(knobs, "period", "range", min="2", max="6", step="2")
+    vary(knobs, "quantity", "list", list="1,2")
+    fill(browser, "sweep_where", "period > 2")
+    until(lambda: variant_count(browser) == "4", 10, "the count did not follow the grid")
+    assert "of 6 grid points" in browser.find_element(By.ID, "variant-count").text
+    assert period_error.text == "" and where_error.text == ""
+    fill(browser, "sweep_name", "from the form")
+    browser.find_element(By.ID, "launch-button").click()
+    until(lambda: "/sweeps/" in browser.current_url and "job-" not in browser.current_url, 30, "no sweep page")
+    until(lambda: status_shown(browser) == "completed", 90, "the sweep did not complete")
+    sweep_id = browser.find_element(By.ID, "sweep").get_attribute("data-sweep-id")
+    assert browser.current_url.endswith(f"/sweeps/{sweep_id}")
+
+    heatmap = until(lambda: browser.find_elements(By.CSS_SELECTOR, '#heatmap[data-kind="heatmap"]'), 20, "no heatmap")[0]
+    assert (heatmap.get_attribute("data-cells"), heatmap.get_attribute("data-metric")) == ("6", "sharpe")
+    expected = dash.get(f"/api/sweeps/{sweep_id}/surface?metric=sharpe&x=period&y=quantity")["heatmap"]
+    shown = {(c.get_attribute("data-x"), c.get_attribute("data-y")): (c.get_attribute("data-value"), c.get_attribute("data-run-id"))
+             for c in browser.find_elements(By.CSS_SELECTOR, "#heatmap rect.cell")}
+    want = {(str(x), str(y).removesuffix(".0")): ("" if cell["value"] is None else cell["value"], cell["run_id"] or "")
+            for row, y in zip(expected["cells"], expected["ys"]) for cell, x in zip(row, expected["xs"])}
+    assert {k: (float(v) if v else "", r) for k, (v, r) in shown.items()} == want
+    rows = until(lambda: browser.find_elements(By.CSS_SELECTOR, "#variants tbody tr"), 10, "no variants table")
+    assert len(rows) == 4 and all(r.find_element(By.CSS_SELECTOR, "a").get_attribute("href").endswith(r.get_attribute("data-run-id"))
+                                  for r in rows)
+
+    Select(browser.find_element(By.ID, "metric")).select_by_value("net_pnl")
+    until(lambda: heatmap.get_attribute("data-metric") == "net_pnl", 10, "the metric selector did nothing")
+    table = dash.get(f"/api/sweeps/{sweep_id}?metric=net_pnl")["table"]["variants"]
+    browser.find_element(By.CSS_SELECTOR, '#variants th[data-sort="net_pnl"]').click()  # best first
+    order = lambda: [r.get_attribute("data-run-id") for r in browser.find_elements(By.CSS_SELECTOR, "#variants tbody tr")]  # noqa: E731
+    until(lambda: order() == [r["run_id"] for r in sorted(table, key=lambda r: -r["net_pnl"])], 10, "not sorted by net PnL")
+    browser.find_element(By.CSS_SELECTOR, '#variants th[data-sort="net_pnl"]').click()  # again: worst first
+    until(lambda: order() == [r["run_id"] for r in sorted(table, key=lambda r: r["net_pnl"])], 10, "not sorted the other way")
+    Select(browser.find_element(By.ID, "axis-y")).select_by_value("period")  # x = y: the line of one parameter
+    until(lambda: heatmap.get_attribute("data-kind") == "line", 10, "no line for one parameter")
+
+    Select(browser.find_element(By.ID, "axis-y")).select_by_value("quantity")
+    cell = until(lambda: browser.find_elements(By.CSS_SELECTOR, '#heatmap rect.cell.link'), 10, "no cell to click")[0]
+    run_id = cell.get_attribute("data-run-id")
+    cell.click()
+    until(lambda: browser.current_url.endswith(f"/runs/{run_id}"), 10, "a cell does not open its run")
+    until(lambda: status_shown(browser) == "completed", 10, "the variant's run page")
+
+    browser.find_element(By.LINK_TEXT, "Sweeps").click()
+    row = until(lambda: browser.find_elements(By.CSS_SELECTOR, f'#sweeps tr[data-key="{sweep_id}"]'), 10, "not on the Sweeps page")[0]
+    assert row.find_element(By.CSS_SELECTOR, "[data-field=status]").text == "completed"
+    assert [row.find_element(By.CSS_SELECTOR, f"[data-field={f}]").text for f in ("completed", "failed", "variants")] == ["4", "0", "4"]
+    assert "from the form" in row.text
+    assert not severe_errors(browser, ("(Unprocessable",))
+    outside = [u for u, _ in requests_made(browser) if u.split(":", 1)[0] in ("http", "https", "ws", "wss")
+               and not u.startswith(dash.url + "/")]
+    assert not outside, f"requests outside 127.0.0.1: {outside}"
+
+
+def test_a_running_sweep_shows_its_progress_and_is_cancelled_from_its_page(sweep_dashboard: Dashboard, browser: Any) -> None:
+    dash = sweep_dashboard
+    status, body = dash.call("POST", "/api/sweeps", {
+        "strategies": [{"key": dash.knobs_key(), "params": {"delay_ms": "5"}, "grid": {"period": "2:9:1"}}],
+        "dataset": "tickbus/SAMPLE", "symbols": ["SYM000", "SYM001"], "workers": "2"})
+    assert status == 202, body
+    browser.get(f"{dash.url}/sweeps/{body['key']}")
+    seen: set[str] = set()
+
+    def progress_moves() -> bool:
+        if status_shown(browser) == "running":
+            text = browser.find_element(By.ID, "progress-text").text
+            if "variants done" in text:
+                seen.add(text.split(" variants done")[0])
+        return len(seen) >= 2
+
+    until(progress_moves, 60, f"the progress did not follow the sweep: {seen}")
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, "#variants tbody tr[data-run-id]"), 20, "no variants while it runs")
+    browser.find_element(By.ID, "cancel-sweep").click()
+    until(lambda: status_shown(browser) == "cancelled", 60, "the sweep was not cancelled")
+    assert browser.find_element(By.CSS_SELECTOR, "#why h2").text == "Cancelled"
+    sweep = wait_sweep(dash, body["key"], ("cancelled",), timeout=10)
+    assert sweep["completed"] < sweep["variants"] == 8
+
+
+def test_out_of_sample_columns_and_walk_forward_windows(sweep_dashboard: Dashboard, browser: Any) -> None:
+    dash = sweep_dashboard
+    ids = {}
+    for kind, extra in (("holdout", {"holdout": "30%", "top": "2"}), ("walk_forward", {"walk_forward": "3"})):
+        status, body = dash.call("POST", "/api/sweeps", {
+            "strategies": [{"key": dash.knobs_key(), "params": {}, "grid": {"period": "2:5"}}],
+            "dataset": "tickbus/SAMPLE", "symbols": ["SYM000", "SYM001"], "sort": "sharpe", **extra})
+        assert status == 202, body
+        sweep = wait_sweep(dash, body["key"], ("completed", "failed", "cancelled", "abandoned"))
+        assert sweep["status"] == "completed", sweep
+        ids[kind] = sweep["sweep_id"]
+
+    browser.get(f"{dash.url}/sweeps/{ids['holdout']}")
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, '#variants th[data-sort="oos_sharpe"]'), 20, "no OOS columns")
+    table = dash.get(f"/api/sweeps/{ids['holdout']}?metric=sharpe")["table"]
+    shown = {r.get_attribute("data-run-id"): r for r in browser.find_elements(By.CSS_SELECTOR, "#variants tbody tr")}
+    for row in table["variants"]:
+        links = [a.get_attribute("href") for a in shown[row["run_id"]].find_elements(By.CSS_SELECTOR, "a")]
+        assert len(links) == (2 if row.get("oos") else 1)  # its run, and its held-out run when it has one
+        if row.get("oos"):
+            assert links[0].endswith(row["oos"]["run_id"])
+    note = browser.find_element(By.ID, "variants-note")
+    assert "rank correlation of Sharpe in and out of sample" in note.text
+    assert "held out from 2024-01-02 " in browser.find_element(By.ID, "settings").text
+    assert browser.find_element(By.ID, "walk-forward-section").is_displayed() is False
+
+    browser.get(f"{dash.url}/sweeps/{ids['walk_forward']}")
+    windows = until(lambda: browser.find_elements(By.CSS_SELECTOR, "#walk-forward tbody tr"), 20, "no walk-forward windows")
+    assert [w.get_attribute("data-window") for w in windows] == ["1", "2", "3"]
+    assert not windows[0].find_elements(By.CSS_SELECTOR, "a") and all(w.find_elements(By.CSS_SELECTOR, "a") for w in windows[1:])
+    assert not severe_errors(browser)

@@ -282,25 +282,32 @@ const tb = (() => {
       $(".pick", fs).onchange = () => sync(fs);
     });
 
-    form.onsubmit = async (ev) => {
-      ev.preventDefault();
-      $$("[data-error-for]", form).forEach((e) => (e.textContent = ""));
-      const strategies = $$("fieldset.strategy", form).filter((fs) => $(".pick", fs).checked).map((fs) => {
+    const collect = () => ({
+      strategies: $$("fieldset.strategy", form).filter((fs) => $(".pick", fs).checked).map((fs) => {
         const params = {};
         $$(".params [name]", fs).forEach((i) => (params[i.name] = i.dataset.kind === "bool" ? i.checked : i.value));
         return { key: fs.dataset.key, params };
-      });
-      const payload = {
-        strategies, dataset: field("dataset").value, symbol_type: field("symbol_type").value, bar_period: field("bar_period").value,
-        symbols: checked(), start: field("start").value, end: field("end").value,
-        commission_per_unit: field("commission_per_unit").value,
-      };
+      }),
+      dataset: field("dataset").value, symbol_type: field("symbol_type").value, bar_period: field("bar_period").value,
+      symbols: checked(), start: field("start").value, end: field("end").value,
+      commission_per_unit: field("commission_per_unit").value,
+    });
+    const sweep = tb.sweepForm && $("input[name=mode]", form) ? tb.sweepForm(form, collect, showErrors) : null;
+
+    form.onsubmit = async (ev) => {
+      ev.preventDefault();
+      $$("[data-error-for]", form).forEach((e) => (e.textContent = ""));
+      const sweeping = sweep && sweep.isSweep();
       const button = $("#launch-button");
       button.disabled = true;
-      const { ok, status: code, body } = await send("POST", "/api/runs", payload);
+      const { ok, status: code, body } = await send("POST", sweeping ? "/api/sweeps" : "/api/runs", sweeping ? sweep.payload() : collect());
       button.disabled = false;
       if (ok) return (location.href = body.url);
-      const errors = body.errors || { fields: {}, params: {}, form: code ? `the dashboard answered ${code}` : "the dashboard server is not answering" };
+      showErrors(body.errors || { fields: {}, params: {}, form: code ? `the dashboard answered ${code}` : "the dashboard server is not answering" });
+    };
+
+    // each message next to its input: fields, a strategy's parameters, the rest for the whole form
+    function showErrors(errors) {
       for (const [name, msg] of Object.entries(errors.fields || {})) {
         const el = $$(`[data-error-for="${name}"]`, form).find((e) => !e.closest("fieldset.strategy"));
         if (el) el.textContent = msg;
@@ -313,7 +320,7 @@ const tb = (() => {
         }
       }
       if (errors.form) $(".form-error", form).textContent = errors.form;
-    };
+    }
   }
 
   return { FINAL, $, $$, esc, fmt, api, send, runUrl, notice, showKeptNotices, bindCancel, deleteRuns, runsPage, newRunPage };
