@@ -323,12 +323,13 @@ def add_flags(parser: argparse.ArgumentParser, schema: dict[str, Setting] = SETT
         if not s.flag:
             continue
         flag = "--" + s.name.replace("_", "-")
+        text = s.help.replace("%", "%%")  # argparse formats help with %; a setting's text is plain
         if s.boolean:
-            parser.add_argument(flag, action="store_true", default=None, help=s.help)
+            parser.add_argument(flag, action="store_true", default=None, help=text)
         elif s.repeat:
-            parser.add_argument(flag, action="append", metavar=s.metavar, help=s.help)
+            parser.add_argument(flag, action="append", metavar=s.metavar, help=text)
         else:
-            parser.add_argument(flag, type=_flag_type(s), metavar=s.metavar, help=s.help)
+            parser.add_argument(flag, type=_flag_type(s), metavar=s.metavar, help=text)
 
 
 def _flag_type(s: Setting) -> Callable[[str], Any]:

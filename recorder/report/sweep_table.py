@@ -48,9 +48,10 @@ def ranking(s: Surface, grid_names: list[str], oos: dict[int, Variant] | None = 
     metric = LABELS.get(s.metric, s.metric)
     header = ["rank", "#", *grid_names, *(label for _, label in FIGURES), f"nbr median {metric}", "peak"]
     numeric = [True, True, *([True] * len(grid_names)), *([True] * len(FIGURES)), True, False]
+    oos_keys = list(dict.fromkeys([s.metric, "net_pnl"]))  # the metric, and net PnL when it is another
     if oos:
-        header += [f"OOS {metric}", "OOS net PnL"]
-        numeric += [True, True]
+        header += [f"OOS {LABELS.get(k, k)}" for k in oos_keys]
+        numeric += [True] * len(oos_keys)
     header += ["status", "run id"]
     numeric += [False, False]
     robust: dict[int, Robust] = {r.variant: r for r in s.robust}
@@ -62,8 +63,7 @@ def ranking(s: Surface, grid_names: list[str], oos: dict[int, Variant] | None = 
                fmt(s.metric, None if r is None else r.neighbour_median), "PEAK" if r is not None and r.isolated_peak else ""]
         if oos:
             o = oos.get(v.variant)
-            row += [fmt(s.metric, None if o is None else o.figures.get(s.metric)),
-                    fmt("net_pnl", None if o is None else o.figures.get("net_pnl"))]
+            row += [fmt(k, None if o is None else o.figures.get(k)) for k in oos_keys]
         row += [v.status, v.run_id or _last_line(v.error)]
         rows.append(row)
         peaks.append(r is not None and r.isolated_peak)

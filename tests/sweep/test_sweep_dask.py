@@ -203,3 +203,21 @@ def test_a_scheduler_that_goes_away_ends_the_sweep_with_nothing_half_merged(
     assert conn.execute("SELECT COUNT(DISTINCT run_id) FROM run_metrics").fetchone() == (len(completed),)
     assert conn.execute("SELECT status FROM sweeps").fetchone() == ("failed",)
     conn.close()
+
+
+def test_tpe_with_a_holdout_on_dask_picks_what_it_picks_on_local_workers(
+        cluster: Cluster, sweep_secmaster: Path, tmp_path: Path, capsys: Any) -> None:
+    pytest.importorskip("optuna")
+    args = ["--grid", "fast=2:9:1", "--grid", "slow=10:30:5", "--search", "tpe", "--trials", "6", "--seed", "5",
+            "--holdout", "30%", "--top", "2", "--sort", "sharpe"]
+    out = {}
+    for where, extra in (("local", ["--workers", "2"]), ("dask", ["--scheduler", cluster.address])):
+        code, out[where] = sweep_json(capsys, sweep_args(sweep_secmaster, tmp_path / f"{where}.db", *args, *extra))
+        assert code == 0 and out[where]["completed"] == 6 + 2, out[where]
+
+    def picked(o: dict[str, Any]) -> list[Any]:
+        return [(r["params"], r["sharpe"], None if r["out_of_sample"] is None else r["out_of_sample"]["sharpe"])
+                for r in sorted(o["results"], key=lambda r: r["variant"])]
+
+    assert picked(out["local"]) == picked(out["dask"])  # batches of 2 on both: the same trials, the same held-out runs
+    assert out["local"]["rank_correlation"] == out["dask"]["rank_correlation"]
