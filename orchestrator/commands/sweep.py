@@ -21,14 +21,13 @@ import argparse
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from orchestrator import settings
 from orchestrator.commands.run import _Ordered, settings_from
 from orchestrator.commands.runs import _finite, _open
 from orchestrator.errors import UsageError
+from orchestrator.sweep import resources
 from recorder.layout import METRIC_COLUMNS
 
 ACTIONS = ("resume", "list", "show", "report", "compare")
@@ -91,41 +90,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 # --- starting and resuming ------------------------------------------------------------------
 
 
-def _executor(s: dict[str, Any]) -> Any:
-    if s.get("scheduler"):
-        from orchestrator.sweep.cluster import DaskCluster
-
-        return DaskCluster(s["scheduler"])
-    from orchestrator.sweep.pool import LocalPool
-
-    return LocalPool(int(s.get("workers") or os.cpu_count() or 1))
-
-
-def _usable(path: str) -> None:
-    from recorder import runsdb
-
-    try:
-        runsdb.check_usable(path)
-    except runsdb.RunsDbError as exc:
-        raise UsageError(str(exc)) from None
-
-
-@contextmanager
-def _runs_db(path: str) -> Iterator[sqlite3.Connection]:
-    """The runs database to record into (checked; opened, so created, only if usable)."""
-    from recorder import runsdb
-
-    _usable(path)
-    try:
-        conn = runsdb.connect(path)
-    except runsdb.RunsDbError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
 def start(args: argparse.Namespace, config: str | None) -> int:
     from orchestrator.sweep import phases, plan as P
 
@@ -134,11 +98,11 @@ def start(args: argparse.Namespace, config: str | None) -> int:
     path = str(plan.settings.get("runs_db") or DEFAULT_DB)
     running = False
     try:
-        _usable(path)
-        search = _search(plan)  # Optuna missing: exit 2, nothing recorded
-        executor = _executor(plan.settings)  # a scheduler that cannot be reached: exit 2, nothing recorded
+        resources.check_runs_db(path)
+        search = resources.search_for(plan)  # Optuna missing: exit 2, nothing recorded
+        executor = resources.executor(plan.settings)  # a scheduler that cannot be reached: exit 2, nothing recorded
         try:
-            with _runs_db(path) as conn:
+            with resources.runs_db(path) as conn:
                 sweep_id = phases.create(conn, plan)
                 running = True  # from here on the sweep closes the executor
                 outcome = phases.run(plan, conn, sweep_id, executor, _progress_for(plan), search)
@@ -157,24 +121,11 @@ def _progress_for(plan: Any) -> Any:
     return lambda total, done: SweepProgress(total, done, sort=sort)
 
 
-def _search(plan: Any) -> Any:
-    """The adaptive search driving phase 1, or None (the grid's points)."""
-    if plan.search != "tpe":
-        return None
-    from orchestrator.sweep import search
-
-    try:
-        search.require_optuna()
-    except ImportError as exc:
-        raise UsageError(str(exc)) from None
-    return search.run_tpe
-
-
 def resume(args: argparse.Namespace, sweep_id: str) -> int:
     from orchestrator.sweep import phases, plan as P, store
     from recorder.analysis.sweeps import UnknownSweepError, get_sweep
 
-    with _runs_db(args.runs_db or DEFAULT_DB) as conn:
+    with resources.runs_db(args.runs_db or DEFAULT_DB) as conn:
         try:
             info = get_sweep(conn, sweep_id)
         except UnknownSweepError as exc:
@@ -198,8 +149,8 @@ def resume(args: argparse.Namespace, sweep_id: str) -> int:
             if plan.strategy_file is not None and plan.strategy_file.digest != spec.get("strategy_digest"):
                 raise UsageError(f"sweep {info.sweep_id}: {plan.strategy_file.path} changed since the sweep started; "
                                  "start a new sweep")
-            search = _search(plan)
-            executor = _executor(plan.settings)
+            search = resources.search_for(plan)
+            executor = resources.executor(plan.settings)
             store.restart(conn, info.sweep_id)
             outcome = phases.run(plan, conn, info.sweep_id, executor, _progress_for(plan), search)
             return _report(conn, outcome, plan.settings, args.json)

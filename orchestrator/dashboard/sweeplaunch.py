@@ -138,9 +138,9 @@ def _grid(entry: StrategyEntry, fixed: dict[str, Any], grid: dict[str, Any], own
             checked[name] = parameters[name].validate(name, value)
         except (KeyError, ValueError):
             pass  # reported by the run form's check
-    from orchestrator.sweep.plan import _search_problems
+    from orchestrator.sweep.plan import search_problems
 
-    for p in _search_problems(own):  # the settings that do not go together, as plan.prepare says
+    for p in search_problems(own):  # the settings that do not go together, as plan.prepare says
         _place(p, entry.key, errors)
     sample = own.get("random") or (own.get("trials") if own.get("search") == "random" else None)  # as plan.prepare
     g, problems = G.build(parameters, axes, checked, where=own.get("where"), sample=sample,
@@ -168,7 +168,7 @@ def count(payload: dict[str, Any], catalog: StrategyCatalog) -> dict[str, Any]:
 def check(payload: dict[str, Any], catalog: StrategyCatalog, offer: Offer, secmaster: Path, runs_db: Path) -> tuple[SweepLaunch | None, Errors]:
     """Validate a sweep request as `tickbus sweep` would; a SweepLaunch only when nothing is wrong."""
     from components.strategy_classes import display_name
-    from orchestrator.commands.sweep import _search
+    from orchestrator.sweep.resources import search_for
     from orchestrator.sweep import plan as P
 
     errors = Errors()
@@ -197,7 +197,7 @@ def check(payload: dict[str, Any], catalog: StrategyCatalog, offer: Offer, secma
         return None, errors
     try:
         try:
-            _search(plan)  # --search tpe needs Optuna
+            search_for(plan)  # --search tpe needs Optuna
         except UsageError as exc:
             errors.fields["search"] = str(exc)
             return None, errors

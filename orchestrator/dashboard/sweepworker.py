@@ -46,7 +46,8 @@ def settings_of(job_dir: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    from orchestrator.commands.sweep import DEFAULT_DB, _executor, _runs_db, _search
+    from orchestrator.commands.sweep import DEFAULT_DB
+    from orchestrator.sweep import resources
     from orchestrator.errors import UsageError
     from orchestrator.sweep import phases, plan as P
 
@@ -64,15 +65,15 @@ def main(argv: list[str]) -> int:
             write_json(job_dir / "result.json", {"run_id": None, "status": "cancelled", "error": "cancelled before it started"})
             return 130
         try:
-            search = _search(plan)  # --search tpe without Optuna: failed, nothing recorded
+            search = resources.search_for(plan)  # --search tpe without Optuna: failed, nothing recorded
         except UsageError as exc:
             write_json(job_dir / "result.json", {"run_id": None, "status": "failed", "error": str(exc)})
             return 2
-        executor = _executor(plan.settings)
+        executor = resources.executor(plan.settings)
         running = False
         resender = _Resender(signalled)
         try:
-            with _runs_db(str(plan.settings.get("runs_db") or DEFAULT_DB)) as conn:
+            with resources.runs_db(str(plan.settings.get("runs_db") or DEFAULT_DB)) as conn:
                 sweep_id = phases.create(conn, plan)
                 write_json(job_dir / "status.json", {"pid": os.getpid(), "run_id": sweep_id, "run_dir": None})
                 running = True  # from here on the sweep closes the executor

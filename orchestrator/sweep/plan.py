@@ -97,7 +97,7 @@ def prepare(raw: dict[str, Any], *, origin: str = "settings") -> SweepPlan:
         problems.append("--workers and --scheduler: give one (local worker processes, or a Dask cluster)")
     if not s.get("secmaster"):
         problems.append("--secmaster is required")
-    problems += _search_problems(s)
+    problems += search_problems(s)
     if not strategy_list or len(strategy_list) != 1:
         problems.append("give exactly one --strategy (the one whose parameters the sweep varies)")
         raise UsageError("\n".join(problems))
@@ -181,7 +181,7 @@ def _with_data(s: dict[str, Any], spec: str, cls: type, fixed: dict[str, Any], g
                      base_settings=base, holdout=hold, walk_forward=wf)
 
 
-def _search_problems(s: dict[str, Any]) -> list[str]:
+def search_problems(s: dict[str, Any]) -> list[str]:
     """The sweep settings that do not go together."""
     problems = []
     search = s.get("search") or "grid"

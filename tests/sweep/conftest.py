@@ -8,8 +8,7 @@ import pytest
 
 from components.sample_data import build_sample_secmaster
 
-HERE = Path(__file__).resolve().parent
-STRATEGIES = HERE / "sweep_strategies.py"
+from sweepkit import STRATEGIES  # noqa: F401  (tests/sweep is on sys.path)
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import STRATEGIES
 from proctools import processes_with_env
 
 from orchestrator.cli import main
 from recorder.analysis import compare_runs
+
+#: The test strategies' file (here, not in conftest: `conftest` is whichever folder's pytest loaded last).
+STRATEGIES = Path(__file__).resolve().parent / "sweep_strategies.py"
 
 SPEC = f"{STRATEGIES}:SweepCrossing"
 
@@ -29,7 +31,9 @@ def sweep_args(secmaster: Path, runs_db: Path, *extra: str) -> list[str]:
 def sweep_json(capsys: Any, args: list[str]) -> tuple[int, dict[str, Any]]:
     """`tickbus sweep ... --json` in this process: (exit status, its JSON)."""
     code = main([*args, "--json"])
-    return code, json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert captured.out.strip(), f"tickbus sweep exited {code} with no JSON; stderr: {captured.err[-2000:]}"
+    return code, json.loads(captured.out)
 
 
 def spawn(args: list[str], tag: str, **kw: Any) -> subprocess.Popen[str]:

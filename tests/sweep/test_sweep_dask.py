@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STRATEGIES
+from sweepkit import STRATEGIES
 from sweepkit import SPEC, same_events, spawn, sweep_args, sweep_json, tagged, variant_rows, wait_for_a_merged_variant
 
 from orchestrator.sweep import driver, plan as P, store
@@ -183,6 +183,25 @@ def test_ctrl_c_stops_the_variants_running_on_the_workers(cluster: Cluster, swee
     conn.close()
 
 
+def test_tpe_with_a_holdout_on_dask_picks_what_it_picks_on_local_workers(
+        cluster: Cluster, sweep_secmaster: Path, tmp_path: Path, capsys: Any) -> None:
+    pytest.importorskip("optuna")
+    args = ["--grid", "fast=2:9:1", "--grid", "slow=10:30:5", "--search", "tpe", "--trials", "6", "--seed", "5",
+            "--holdout", "30%", "--top", "2", "--sort", "sharpe"]
+    out = {}
+    for where, extra in (("local", ["--workers", "2"]), ("dask", ["--scheduler", cluster.address])):
+        code, out[where] = sweep_json(capsys, sweep_args(sweep_secmaster, tmp_path / f"{where}.db", *args, *extra))
+        assert code == 0 and out[where]["completed"] == 6 + 2, out[where]
+
+    def picked(o: dict[str, Any]) -> list[Any]:
+        return [(r["params"], r["sharpe"], None if r["out_of_sample"] is None else r["out_of_sample"]["sharpe"])
+                for r in sorted(o["results"], key=lambda r: r["variant"])]
+
+    assert picked(out["local"]) == picked(out["dask"])  # batches of 2 on both: the same trials, the same held-out runs
+    assert out["local"]["rank_correlation"] == out["dask"]["rank_correlation"]
+
+
+# Kills the module's scheduler: this test stays the last of the module.
 def test_a_scheduler_that_goes_away_ends_the_sweep_with_nothing_half_merged(
         cluster: Cluster, sweep_secmaster: Path, tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
@@ -203,21 +222,3 @@ def test_a_scheduler_that_goes_away_ends_the_sweep_with_nothing_half_merged(
     assert conn.execute("SELECT COUNT(DISTINCT run_id) FROM run_metrics").fetchone() == (len(completed),)
     assert conn.execute("SELECT status FROM sweeps").fetchone() == ("failed",)
     conn.close()
-
-
-def test_tpe_with_a_holdout_on_dask_picks_what_it_picks_on_local_workers(
-        cluster: Cluster, sweep_secmaster: Path, tmp_path: Path, capsys: Any) -> None:
-    pytest.importorskip("optuna")
-    args = ["--grid", "fast=2:9:1", "--grid", "slow=10:30:5", "--search", "tpe", "--trials", "6", "--seed", "5",
-            "--holdout", "30%", "--top", "2", "--sort", "sharpe"]
-    out = {}
-    for where, extra in (("local", ["--workers", "2"]), ("dask", ["--scheduler", cluster.address])):
-        code, out[where] = sweep_json(capsys, sweep_args(sweep_secmaster, tmp_path / f"{where}.db", *args, *extra))
-        assert code == 0 and out[where]["completed"] == 6 + 2, out[where]
-
-    def picked(o: dict[str, Any]) -> list[Any]:
-        return [(r["params"], r["sharpe"], None if r["out_of_sample"] is None else r["out_of_sample"]["sharpe"])
-                for r in sorted(o["results"], key=lambda r: r["variant"])]
-
-    assert picked(out["local"]) == picked(out["dask"])  # batches of 2 on both: the same trials, the same held-out runs
-    assert out["local"]["rank_correlation"] == out["dask"]["rank_correlation"]
