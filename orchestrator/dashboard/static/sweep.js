@@ -11,7 +11,9 @@
   const SVG = "http://www.w3.org/2000/svg";
   const INT_METRICS = ["fills", "round_trips"];
   const LESS_IS_BETTER = ["max_drawdown", "max_drawdown_pct"];
-  const show = (metric, v) => (v == null ? "—" : INT_METRICS.includes(metric) ? fmt.int(v) : fmt.num(v, Math.abs(v) >= 1000 ? 0 : 2));
+  const PCT_METRICS = ["win_rate", "exposure", "max_drawdown_pct"];  // fractions, shown as the report shows them
+  const show = (metric, v) => (v == null ? "—" : INT_METRICS.includes(metric) ? fmt.int(v)
+    : PCT_METRICS.includes(metric) ? `${fmt.num(100 * v, 1)}%` : fmt.num(v, Math.abs(v) >= 1000 ? 0 : 2));
   const started = (ns) => (ns ? new Date(Number(ns) / 1e6).toISOString().slice(0, 19).replace("T", " ") : "");
 
   function bindCancel(root) {
