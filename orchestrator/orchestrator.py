@@ -32,6 +32,7 @@ from components.spec import class_spec, configured
 from components.strategy_classes import display_name
 from orchestrator.process_run import ORCHESTRATOR, Outcome, ProcessRun, RunCancelled
 from recorder import confirm, runsdb
+from recorder.layout import keeps
 from recorder.recorder import RunRecorder
 
 ProgressFn = Callable[[int, int, float], None]
@@ -229,6 +230,11 @@ class Orchestrator:
             broker_cls = configured(broker_cls, f"_Configured{self.broker.__name__}", history=self.window)
         return RunPlan(datafeed_cls, broker_cls, total, resolved)
 
+    def strategy_init(self) -> dict[str, Any]:
+        """Constructor arguments every strategy of the run gets besides its id: no BarProcessed
+        when the record level does not store them (each would be built, sent and dropped)."""
+        return {} if keeps(self.record, "bars_processed") else {"bars_processed": False}
+
     def _config(self, plan: RunPlan) -> dict[str, Any]:
         return {
             "mode": "backtest",
@@ -344,7 +350,8 @@ class Orchestrator:
 
         recorder = recorder_cls()
         components = [recorder, plan.broker()]
-        components += [cls(strategy_id=sid) for sid, cls in zip(self.strategy_ids, self.strategies)]
+        init = self.strategy_init()
+        components += [cls(strategy_id=sid, **init) for sid, cls in zip(self.strategy_ids, self.strategies)]
         dispatcher = InProcessDispatcher(components)
         feed = plan.datafeed()
         feed.open()
