@@ -123,6 +123,7 @@ class _Layout:
         self.cls = cls
         self.names = tuple(f.name for f in dataclasses.fields(cls))
         forms = [_wire_form(hints[n], str(i)) for i, n in enumerate(self.names)]
+        self.field_sources = tuple(form.encode for form in forms)
         self.encode: Callable[[ev.EventBase], list[Any]] = self._compile_encoder(forms)
         self.decode: Callable[[Any], ev.EventBase] = self._compile_decoder(forms)
 
@@ -201,6 +202,12 @@ def decode(topic: bytes | str, payload: bytes) -> list[ev.EventBase]:
 def record_encoder(cls: type[ev.EventBase]) -> Callable[[ev.EventBase], list[Any]]:
     """Field values of an event in wire order with enums by name (a payload record, unpacked)."""
     return _LAYOUTS[cls].encode
+
+
+def field_encoders(cls: type[ev.EventBase]) -> tuple[str, ...]:
+    """Per field, in wire order, the Python expression over `{v}` (the field's value) that gives
+    its wire value: for code that compiles its own encoder (the recorder's rows)."""
+    return _LAYOUTS[cls].field_sources
 
 
 def group_by_topic(events: Iterable[ev.EventBase]) -> list[tuple[str, list[ev.EventBase]]]:
