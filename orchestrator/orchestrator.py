@@ -222,6 +222,8 @@ class Orchestrator:
             resolved = list(getattr(probe, "active_symbols", None) or symbols or [])
         finally:
             probe.close()
+        if hasattr(datafeed_cls, "total_bars_hint"):  # the run's datafeed need not count them again
+            datafeed_cls = configured(datafeed_cls, f"_Configured{self.datafeed.__name__}", total_bars_hint=total)
         broker_cls = self.broker
         if getattr(broker_cls, "symbols", None) is None and resolved:
             broker_cls = configured(broker_cls, f"_Configured{self.broker.__name__}", symbols=resolved)
