@@ -93,25 +93,31 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     import msgpack
-    import zmq
 
     try:
         tickbus = version("tickbus")
     except PackageNotFoundError:
         tickbus = "unknown"
-    # numpy's own version string without importing numpy (~0.2 s a run need not pay)
-    numpy = sys.modules.get("numpy")
-    try:
-        numpy_version = numpy.__version__ if numpy is not None else version("numpy")
-    except PackageNotFoundError:
-        numpy_version = "unknown"
+    # numpy's and pyzmq's versions without importing them (~0.3 s an in-process run need not pay);
+    # libzmq's is known once pyzmq is loaded (every multi-process run)
+    loaded = sys.modules
+
+    def of(name: str, dist: str) -> str:
+        module = loaded.get(name)
+        try:
+            return str(module.__version__) if module is not None else version(dist)
+        except PackageNotFoundError:
+            return "unknown"
+
+    zmq = loaded.get("zmq")
+    libzmq = {"libzmq": zmq.zmq_version()} if zmq is not None else {}
     return {
         "tickbus": tickbus,
         "python": platform.python_version(),
-        "pyzmq": zmq.pyzmq_version(),
-        "libzmq": zmq.zmq_version(),
+        "pyzmq": of("zmq", "pyzmq"),
+        **libzmq,
         "msgpack": ".".join(map(str, msgpack.version)),
-        "numpy": numpy_version,
+        "numpy": of("numpy", "numpy"),
     }
 
 
