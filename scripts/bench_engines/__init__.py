@@ -1,4 +1,4 @@
-"""Engines of the SMA-X benchmark (scripts/bench.py) that are not tickbus.
+"""The SMA-X benchmark's parts (scripts/bench.py): the engines that are not tickbus, and its own modules.
 
 - `common`: CSV loading, strategy periods, fills files, the exact SMA-X reference (integer cents).
 - `numpy_smax`: the vectorised numpy engine (run as a script, a whole process).
