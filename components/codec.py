@@ -123,6 +123,7 @@ class _Layout:
         self.cls = cls
         self.names = tuple(f.name for f in dataclasses.fields(cls))
         forms = [_wire_form(hints[n], str(i)) for i, n in enumerate(self.names)]
+        self.field_sources = tuple(form.encode for form in forms)
         self.encode: Callable[[ev.EventBase], list[Any]] = self._compile_encoder(forms)
         self.decode: Callable[[Any], ev.EventBase] = self._compile_decoder(forms)
 
@@ -203,16 +204,40 @@ def record_encoder(cls: type[ev.EventBase]) -> Callable[[ev.EventBase], list[Any
     return _LAYOUTS[cls].encode
 
 
+def field_encoders(cls: type[ev.EventBase]) -> tuple[str, ...]:
+    """Per field, in wire order, the Python expression over `{v}` (the field's value) that gives
+    its wire value: for code that compiles its own encoder (the recorder's rows)."""
+    return _LAYOUTS[cls].field_sources
+
+
 def group_by_topic(events: Iterable[ev.EventBase]) -> list[tuple[str, list[ev.EventBase]]]:
-    """Batch consecutive events that share a topic (and type) into messages, keeping order."""
+    """Batch consecutive events that share a topic (and type) into messages, keeping order.
+
+    An event's topic is a function of its type and strategy id (`topic_of`), so consecutive events
+    are compared by that pair and each pair's topic is made once (every strategy sends one
+    BarProcessed per bar through here)."""
     out: list[tuple[str, list[ev.EventBase]]] = []
+    topics = _TOPICS
+    key: tuple[type, Any] | None = None
+    batch: list[ev.EventBase] = []
     for e in events:
-        t = topic_of(e)
-        if out and out[-1][0] == t and type(out[-1][1][0]) is type(e):
-            out[-1][1].append(e)
-        else:
-            out.append((t, [e]))
+        k = (type(e), getattr(e, "strategy_id", "") or "")
+        if k == key:
+            batch.append(e)
+            continue
+        key, batch = k, [e]
+        try:
+            t = topics[k]
+        except (KeyError, TypeError):  # a new pair (or a strategy id no dict can hold)
+            t = topic_of(e)
+            if type(k[1]) is str and len(topics) < _MAX_TOPICS:
+                topics[k] = t
+        out.append((t, batch))
     return out
+
+
+_TOPICS: dict[tuple[type, Any], str] = {}
+_MAX_TOPICS = 4096  # (type, strategy id) pairs remembered: bounded whatever the ids
 
 
 def by_timestamp(bars: Sequence[ev.BarReceived]) -> list[Sequence[ev.BarReceived]]:

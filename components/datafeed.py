@@ -69,6 +69,9 @@ class SimulatedDatafeed:
     symbols: list[str] | None = None  # None: every symbol of the dataset
     bar_period: BarPeriod | None = None  # None: the one period present
     price_scale: float = 1e9
+    #: The bar count when already known (the orchestrator counted them while validating the run):
+    #: `open()` then does not count them again.
+    total_bars_hint: int | None = None
 
     def __init__(self) -> None:
         self.total_bars = 0
@@ -204,6 +207,9 @@ class SimulatedDatafeed:
         self.active_bar_period = period
         self._lo, self._hi = lo, hi
         self._segments = [s for s in segments if max(lo, s.start_ns) <= min(hi, s.end_ns - 1)]
+        if self.total_bars_hint is not None:
+            self.total_bars = int(self.total_bars_hint)
+            return
         self.total_bars = sum(
             conn.execute(
                 "SELECT COUNT(*) FROM ohlcv WHERE instrument_id = ? AND rtype = ?"

@@ -112,7 +112,7 @@ class _State:
     """The strategy's private state, one object (the user's subclass owns every other name)."""
 
     __slots__ = ("symbol", "now_ns", "positions", "orders", "sync", "recording", "bar_period", "symbol_filter",
-                 "order_count", "handlers")
+                 "reports_bars", "order_count", "handlers")
 
     def __init__(self, orders: OrderBook, sync: BrokerSync, recording: BarRecording, bar_period: BarPeriod | None,
                  symbol_filter: frozenset[str] | None) -> None:
@@ -125,6 +125,7 @@ class _State:
         self.bar_period = bar_period
         self.symbol_filter = symbol_filter
         self.order_count = 0
+        self.reports_bars = True  # publishes a BarProcessed per handled bar
         self.handlers: dict[type[EventBase], Callable[[Any], None]] = {}
 
 
@@ -146,7 +147,9 @@ class StrategyBase(Component):
         gather_parameters(cls)
         register(cls)
 
-    def __init__(self, strategy_id: str | None = None, **param_overrides: Any) -> None:
+    def __init__(self, strategy_id: str | None = None, *, bars_processed: bool = True, **param_overrides: Any) -> None:
+        """`bars_processed=False`: publish no BarProcessed (the run does not record them; its
+        indicators are updated all the same)."""
         super().__init__()
         cls = type(self)
         if cls.on_bar is StrategyBase.on_bar:
@@ -162,6 +165,7 @@ class StrategyBase(Component):
         state = self.__state = _State(orders, sync, BarRecording(sid), bar_period,
                                       frozenset(cls.symbols) if cls.symbols else None)
         self.bar: BarFields = state.recording.fields
+        state.reports_bars = bool(bars_processed)
         state.handlers = {
             OrderAccepted: self.__on_order_accepted,
             OrderRejected: self.__on_order_rejected,
@@ -270,7 +274,8 @@ class StrategyBase(Component):
         """One timestamp's bars; True when any of them was this strategy's (a tick of its clock)."""
         state = self.__state
         bar_period, symbol_filter = state.bar_period, state.symbol_filter
-        mark, record, emit, on_bar = state.positions.mark, state.recording.record, self.emit, self.on_bar
+        mark, emit, on_bar = state.positions.mark, self.emit, self.on_bar
+        reports, record, update = state.reports_bars, state.recording.record, state.recording.update
         bar_limits = state.orders.bar_limits
         own = False
         for bar in bars:
@@ -283,7 +288,10 @@ class StrategyBase(Component):
             state.symbol = symbol
             state.now_ns = bar.ts_event_ns
             mark(symbol, bar.close)
-            emit(record(bar))
+            if reports:
+                emit(record(bar))
+            else:
+                update(bar)
             if bar_limits:
                 self.__end_bar_limits(symbol, bar.ts_event_ns)
             on_bar(bar)

@@ -66,6 +66,13 @@ class BarRecording:
         if indicator.name not in _OHLCV_NAMES:
             self._reported.append((indicator.name, indicator.latest))
 
+    def update(self, bar: BarReceived) -> None:
+        """Update every indicator with `bar`, building no BarProcessed (a run that does not record
+        them: `--record trades` or `summary`)."""
+        self._history[bar.symbol].append(bar)
+        for update in self._updates:
+            update(bar)
+
     def record(self, bar: BarReceived) -> BarProcessed:
         """Update every indicator with `bar` (the OHLCV views first, through their shared history)
         and return its BarProcessed."""

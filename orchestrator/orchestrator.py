@@ -32,6 +32,7 @@ from components.spec import class_spec, configured
 from components.strategy_classes import display_name
 from orchestrator.process_run import ORCHESTRATOR, Outcome, ProcessRun, RunCancelled
 from recorder import confirm, runsdb
+from recorder.layout import keeps
 from recorder.recorder import RunRecorder
 
 ProgressFn = Callable[[int, int, float], None]
@@ -88,23 +89,35 @@ def strategy_ids_for(strategies: Sequence[type]) -> list[str]:
 
 @functools.cache  # (reading the installed metadata costs milliseconds: a sweep runs thousands of runs)
 def versions() -> dict[str, str]:
-    import msgpack
-    import numpy
-    import zmq
-
+    import sys
     from importlib.metadata import PackageNotFoundError, version
+
+    import msgpack
 
     try:
         tickbus = version("tickbus")
     except PackageNotFoundError:
         tickbus = "unknown"
+    # numpy's and pyzmq's versions without importing them (~0.3 s an in-process run need not pay);
+    # libzmq's is known once pyzmq is loaded (every multi-process run)
+    loaded = sys.modules
+
+    def of(name: str, dist: str) -> str:
+        module = loaded.get(name)
+        try:
+            return str(module.__version__) if module is not None else version(dist)
+        except PackageNotFoundError:
+            return "unknown"
+
+    zmq = loaded.get("zmq")
+    libzmq = {"libzmq": zmq.zmq_version()} if zmq is not None else {}
     return {
         "tickbus": tickbus,
         "python": platform.python_version(),
-        "pyzmq": zmq.pyzmq_version(),
-        "libzmq": zmq.zmq_version(),
+        "pyzmq": of("zmq", "pyzmq"),
+        **libzmq,
         "msgpack": ".".join(map(str, msgpack.version)),
-        "numpy": numpy.__version__,
+        "numpy": of("numpy", "numpy"),
     }
 
 
@@ -215,6 +228,8 @@ class Orchestrator:
             resolved = list(getattr(probe, "active_symbols", None) or symbols or [])
         finally:
             probe.close()
+        if hasattr(datafeed_cls, "total_bars_hint"):  # the run's datafeed need not count them again
+            datafeed_cls = configured(datafeed_cls, f"_Configured{self.datafeed.__name__}", total_bars_hint=total)
         broker_cls = self.broker
         if getattr(broker_cls, "symbols", None) is None and resolved:
             broker_cls = configured(broker_cls, f"_Configured{self.broker.__name__}", symbols=resolved)
@@ -222,6 +237,11 @@ class Orchestrator:
         if isinstance(history, int) and history < self.window:  # a strategy may lag a window behind
             broker_cls = configured(broker_cls, f"_Configured{self.broker.__name__}", history=self.window)
         return RunPlan(datafeed_cls, broker_cls, total, resolved)
+
+    def strategy_init(self) -> dict[str, Any]:
+        """Constructor arguments every strategy of the run gets besides its id: no BarProcessed
+        when the record level does not store them (each would be built, sent and dropped)."""
+        return {} if keeps(self.record, "bars_processed") else {"bars_processed": False}
 
     def _config(self, plan: RunPlan) -> dict[str, Any]:
         return {
@@ -338,7 +358,8 @@ class Orchestrator:
 
         recorder = recorder_cls()
         components = [recorder, plan.broker()]
-        components += [cls(strategy_id=sid) for sid, cls in zip(self.strategy_ids, self.strategies)]
+        init = self.strategy_init()
+        components += [cls(strategy_id=sid, **init) for sid, cls in zip(self.strategy_ids, self.strategies)]
         dispatcher = InProcessDispatcher(components)
         feed = plan.datafeed()
         feed.open()

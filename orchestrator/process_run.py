@@ -131,7 +131,8 @@ class ProcessRun:
         plan: list[tuple[str, type, dict[str, Any], list[str]]] = [("recorder", self.recorder_cls, {}, ["--trailing"])]
         if not orch.broker_in_bus:
             plan.append(("broker", self.plan.broker, {}, []))
-        plan += [(sid, cls, {"strategy_id": sid}, []) for sid, cls in zip(orch.strategy_ids, orch.strategies)]
+        init = orch.strategy_init()
+        plan += [(sid, cls, {"strategy_id": sid, **init}, []) for sid, cls in zip(orch.strategy_ids, orch.strategies)]
         after = {"recorder": [], "broker": ["recorder"]}
         for name, cls, init, extra in plan:
             deps = after.get(name, ["recorder", "broker"])

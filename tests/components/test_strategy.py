@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -179,6 +180,23 @@ def test_bar_processed_before_orders_with_indicator_values() -> None:
     assert out[0].indicators == {"SMA_3_CLOSE": pytest.approx(11.0)}  # type: ignore[attr-defined]
     assert (out[0].open, out[0].close, out[0].symbol, out[0].ts_event_ns) == (12.0, 12.0, "AAA", ts(2))  # type: ignore[attr-defined]
     assert s.bar.close["AAA", -2] == 11.0 and s.bar.close.latest("AAA") == 12.0
+
+
+def test_without_bars_processed_the_indicators_and_orders_are_the_same() -> None:
+    """A run that does not record BarProcessed (`--record trades`) builds none; nothing else changes."""
+    outs: list[list[list[EventBase]]] = []
+    strategies = []
+    for reports in (True, False):
+        s = _Recorder(strategy_id="s1", bars_processed=reports)
+        s.plan[2] = lambda st: st.submit_order(OrderType.MARKET, BUY, 1)
+        outs.append([deliver(s, bar(i=i, open=10.0 + i)) for i in range(4)])
+        strategies.append(s)
+    with_bp, without = ([[dataclasses.replace(e, ts_created_ns=0) for e in out] for out in run] for run in outs)
+    assert [[e for e in out if type(e) is not BarProcessed] for out in with_bp] == without
+    assert not any(type(e) is BarProcessed for out in without for e in out)
+    assert strategies[1].sma.latest("AAA") == strategies[0].sma.latest("AAA") == pytest.approx(11.0)
+    assert strategies[1].bar.close["AAA", -2] == strategies[0].bar.close["AAA", -2] == 11.0
+    assert strategies[1].calls == strategies[0].calls
 
 
 def test_symbol_filter_and_active_symbol() -> None:

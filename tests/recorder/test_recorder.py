@@ -67,6 +67,18 @@ def test_buffers_until_batch_size_then_writes(tmp_path: Path) -> None:
     r.stop()
 
 
+def test_rows_in_blocks_and_singly_keep_arrival_order_across_both_paths(tmp_path: Path) -> None:
+    """Multi-row INSERTs (whole blocks) and single rows (the rest) store every row in arrival
+    order, whether it came decoded (in-process) or as a wire record."""
+    r, db, _ = _recorder(tmp_path)
+    r.record([_bar(i, "A") for i in range(300)])
+    r.on_raw(codec.FEED_TOPIC, codec.encode([_bar(i, "B") for i in range(300, 650)]))
+    r.record([_bar(i, "C") for i in range(650, 1000)])
+    r.stop()
+    rows = sqlite3.connect(db).execute("SELECT ts_event_ns, symbol FROM bars ORDER BY id").fetchall()
+    assert rows == [(i, "A" if i < 300 else "B" if i < 650 else "C") for i in range(1000)]
+
+
 def test_flushes_at_least_every_interval_on_tick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rec_mod, "FLUSH_INTERVAL_S", 0.05)
     r, db, _ = _recorder(tmp_path)
