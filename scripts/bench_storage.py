@@ -15,7 +15,7 @@ bar (database and WAL) are printed per trial:
           prices, the indicators as one float64 array in name order)
 
 The gap between the two is what the per-bar record costs beyond its information: the design change
-the README's Performance section names (a chunk table with the seed's row layout produced from it
+the README's Performance section names (a chunk table with onesecondtrader's row layout produced from it
 for the readers that need rows).
 """
 
