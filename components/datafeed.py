@@ -227,11 +227,12 @@ class SimulatedDatafeed:
 
     # --- streaming -------------------------------------------------------------------------------
 
-    def queries(self) -> list[str]:
+    def queries(self, closes_only: bool = False) -> list[str]:
         """The SQL whose merged rows are the feed: one compound SELECT per
         chunk of symbology rows. Rows: (ts_event, symbol rank, open, high, low, close, volume),
         prices already scaled; the rank indexes `active_symbols` (sorted), so (ts, rank) order
-        is (ts, symbol) order and SQLite need not build a string per row.
+        is (ts, symbol) order and SQLite need not build a string per row. `closes_only`: rows
+        (ts_event, symbol rank, close), all a run's figures read (half the cost per row).
         """
         if self.active_bar_period is None:
             raise RuntimeError("open() the datafeed first")
@@ -246,10 +247,11 @@ class SimulatedDatafeed:
                 lo, hi = self._bounds(seg)
                 # Literals, not parameters: SQLite then folds them into the merge program,
                 # which is measurably faster. All are ints/floats produced here, never text.
+                prices = (f"close / {scale!r} AS close" if closes_only else
+                          f"open / {scale!r} AS open, high / {scale!r} AS high, low / {scale!r} AS low,"
+                          f" close / {scale!r} AS close, volume")
                 parts.append(
-                    f"SELECT * FROM (SELECT ts_event, {int(rank[seg.symbol])} AS k,"
-                    f" open / {scale!r} AS open, high / {scale!r} AS high, low / {scale!r} AS low,"
-                    f" close / {scale!r} AS close, volume FROM ohlcv"
+                    f"SELECT * FROM (SELECT ts_event, {int(rank[seg.symbol])} AS k, {prices} FROM ohlcv"
                     f" WHERE instrument_id = {int(seg.instrument_id)} AND rtype = {int(rtype)}"
                     f" AND ts_event BETWEEN {int(lo)} AND {int(hi)})"
                 )

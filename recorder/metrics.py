@@ -44,10 +44,11 @@ def feed_bars(datafeed: type) -> FeedBars:
     feed = datafeed()
     feed.open()
     try:
-        queries, names, period, path = feed.queries(), list(feed.active_symbols), feed.active_bar_period, feed.resolved_db_path
+        queries, names, period, path = (feed.queries(closes_only=True), list(feed.active_symbols), feed.active_bar_period,
+                                        feed.resolved_db_path)
     finally:
         feed.close()
-    row = np.dtype([("ts", "i8"), ("k", "i4"), ("o", "f8"), ("h", "f8"), ("l", "f8"), ("c", "f8"), ("v", "i8")])
+    row = np.dtype([("ts", "i8"), ("k", "i4"), ("c", "f8")])
     conn = open_secmaster(path, readonly=True)
     try:
         parts = [np.fromiter(conn.execute(sql), dtype=row) for sql in queries]
