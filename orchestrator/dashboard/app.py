@@ -212,13 +212,22 @@ async def _json_body(request: Request) -> tuple[Any, Response | None]:
         return None, _error("the request is not JSON", 400)
 
 
+async def _json_object(request: Request, form: bool = False) -> tuple[dict[str, Any], Response | None]:
+    """The request's JSON object, or the response refusing it; `form`: a launch form's refusal,
+    in the shape its errors take (`{"errors": {..., "form": ...}}`)."""
+    payload, refused = await _json_body(request)
+    if refused is None and not isinstance(payload, dict):
+        message = "expected a JSON object"
+        refused = (JSONResponse({"errors": {"fields": {}, "params": {}, "form": message}}, status_code=400) if form
+                   else _error(message, 400))
+    return (payload if refused is None else {}), refused
+
+
 async def api_launch(request: Request) -> Response:
     d = _dash(request)
-    payload, refused = await _json_body(request)
+    payload, refused = await _json_object(request, form=True)
     if refused is not None:
         return refused
-    if not isinstance(payload, dict):
-        return JSONResponse({"errors": {"fields": {}, "params": {}, "form": "expected a JSON object"}}, status_code=400)
     offer = await run_in_threadpool(d.offer.get)
     ok, errors = await run_in_threadpool(launch.check, payload, d.catalog, offer, d.config.secmaster, d.config.runs_db)
     if ok is None:
@@ -397,11 +406,9 @@ async def api_presets(request: Request) -> Response:
     d = _dash(request)
     if request.method == "GET":
         return JSONResponse({"presets": await run_in_threadpool(d.presets.symbol_presets)})
-    payload, refused = await _json_body(request)
+    payload, refused = await _json_object(request)
     if refused is not None:
         return refused
-    if not isinstance(payload, dict):
-        return _error("expected a JSON object", 400)
     try:
         stored = await run_in_threadpool(d.presets.save_symbol_preset, payload)
     except PresetError as exc:

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from orchestrator.dashboard import sweepdata, sweeplaunch
-from orchestrator.dashboard.app import Dashboard, _dash, _error, _json_body, _not_json, _render
+from orchestrator.dashboard.app import Dashboard, _dash, _error, _json_object, _not_json, _render
 from recorder.analysis.sweep_surface import HOWS
 
 DEFAULT_METRIC = "sharpe"
@@ -93,21 +93,17 @@ async def api_surface(request: Request) -> Response:
 async def api_count(request: Request) -> Response:
     """The New run form's live count: how many variants the grid as filled in has, or why none."""
     d = _dash(request)
-    payload, refused = await _json_body(request)
+    payload, refused = await _json_object(request)
     if refused is not None:
         return refused
-    if not isinstance(payload, dict):
-        return _error("expected a JSON object", 400)
     return JSONResponse(await run_in_threadpool(sweeplaunch.count, payload, d.catalog))
 
 
 async def api_launch(request: Request) -> Response:
     d = _dash(request)
-    payload, refused = await _json_body(request)
+    payload, refused = await _json_object(request, form=True)
     if refused is not None:
         return refused
-    if not isinstance(payload, dict):
-        return JSONResponse({"errors": {"fields": {}, "params": {}, "form": "expected a JSON object"}}, status_code=400)
     payload.setdefault("workers", d.config.max_concurrent)
     offer = await run_in_threadpool(d.offer.get)
     ok, errors = await run_in_threadpool(sweeplaunch.check, payload, d.catalog, offer, d.config.secmaster, d.config.runs_db)
