@@ -333,21 +333,29 @@ async def run_results(request: Request) -> Response:
     return _render(request, "_results.html", run=e)
 
 
-async def api_cancel(request: Request) -> Response:
-    d = _dash(request)
+async def _cancel_job(request: Request, jobs: JobManager, detail: Callable[[str], dict[str, Any] | None],
+                      final: Any, noun: str) -> Response:
+    """Cancel the job of a run or sweep this dashboard launched; 409 once it has ended (as
+    runs.db says: its process may still be on its way out)."""
     if (refused := _not_json(request)) is not None:
         return refused
-    job = d.jobs.find(request.path_params["key"])
+    key = request.path_params["key"]
+    job = jobs.find(key)
     if job is None:
-        return _error("only runs launched by this dashboard can be cancelled here", 404)
-    entry = await run_in_threadpool(d.detail, request.path_params["key"], results="never")
-    if entry is not None and entry["status"] in rundata.FINAL:
-        return JSONResponse({"error": f"too late to cancel: the run has already ended ({entry['status']})",
-                             "status": entry["status"]}, status_code=409)
-    if not d.jobs.cancel(job):
-        return JSONResponse({"error": f"too late to cancel: the run has already ended ({job.status})", "status": job.status},
+        return _error(f"only {noun}s launched by this dashboard can be cancelled here", 404)
+    entry = await run_in_threadpool(detail, key)
+    status = entry["status"] if entry is not None and entry["status"] in final else None
+    if status is None and not jobs.cancel(job):
+        status = job.status
+    if status is not None:
+        return JSONResponse({"error": f"too late to cancel: the {noun} has already ended ({status})", "status": status},
                             status_code=409)
     return JSONResponse({"key": job.run_id or job.job_id, "status": job.status, "cancel_requested": True}, status_code=202)
+
+
+async def api_cancel(request: Request) -> Response:
+    d = _dash(request)
+    return await _cancel_job(request, d.jobs, lambda key: d.detail(key, results="never"), rundata.FINAL, "run")
 
 
 def _for_run(request: Request, work: Callable[[Dashboard, Any, RunInfo], Any]) -> Any:

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from orchestrator.dashboard import sweepdata, sweeplaunch
-from orchestrator.dashboard.app import Dashboard, _dash, _error, _json_object, _not_json, _render
+from orchestrator.dashboard.app import Dashboard, _cancel_job, _dash, _error, _json_object, _render
 from recorder.analysis.sweep_surface import HOWS
 
 DEFAULT_METRIC = "sharpe"
@@ -116,19 +116,7 @@ async def api_launch(request: Request) -> Response:
 
 async def api_cancel(request: Request) -> Response:
     d = _dash(request)
-    if (refused := _not_json(request)) is not None:
-        return refused
-    job = d.sweeps.find(request.path_params["key"])
-    if job is None:
-        return _error("only sweeps launched by this dashboard can be cancelled here", 404)
-    entry = await run_in_threadpool(_detail, d, request.path_params["key"])
-    if entry is not None and entry["status"] in sweepdata.FINAL:  # its driver may still be on its way out
-        return JSONResponse({"error": f"too late to cancel: the sweep has already ended ({entry['status']})",
-                             "status": entry["status"]}, status_code=409)
-    if not d.sweeps.cancel(job):
-        return JSONResponse({"error": f"too late to cancel: the sweep has already ended ({job.status})", "status": job.status},
-                            status_code=409)
-    return JSONResponse({"key": job.run_id or job.job_id, "status": job.status, "cancel_requested": True}, status_code=202)
+    return await _cancel_job(request, d.sweeps, lambda key: _detail(d, key), sweepdata.FINAL, "sweep")
 
 
 ROUTES = [
