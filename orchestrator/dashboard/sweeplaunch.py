@@ -138,12 +138,11 @@ def _grid(entry: StrategyEntry, fixed: dict[str, Any], grid: dict[str, Any], own
             checked[name] = parameters[name].validate(name, value)
         except (KeyError, ValueError):
             pass  # reported by the run form's check
-    from orchestrator.sweep.plan import search_problems
+    from orchestrator.sweep.plan import sample_size, search_problems
 
     for p in search_problems(own):  # the settings that do not go together, as plan.prepare says
         _place(p, entry.key, errors)
-    sample = own.get("random") or (own.get("trials") if own.get("search") == "random" else None)  # as plan.prepare
-    g, problems = G.build(parameters, axes, checked, where=own.get("where"), sample=sample,
+    g, problems = G.build(parameters, axes, checked, where=own.get("where"), sample=sample_size(own),
                           seed=own.get("seed"), strategy=entry.cls.__name__)
     for p in problems:
         _place(p, entry.key, errors)

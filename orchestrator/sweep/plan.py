@@ -116,9 +116,8 @@ def prepare(raw: dict[str, Any], *, origin: str = "settings") -> SweepPlan:
             fixed[name] = G.plain(parameters[name].validate(name, value))
         except ValueError as exc:
             problems.append(f"--param {exc}")
-    sample = s.get("random") or (s.get("trials") if s.get("search") == "random" else None)
     g, bad = G.build(parameters, s.get("grid") or {}, {n: parameters[n].validate(n, v) for n, v in fixed.items()},
-                     where=s.get("where"), sample=sample, seed=s.get("seed"), strategy=cls.__name__)
+                     where=s.get("where"), sample=sample_size(s), seed=s.get("seed"), strategy=cls.__name__)
     problems += bad
     if problems or g is None:
         raise UsageError("\n".join(problems))
@@ -179,6 +178,13 @@ def _with_data(s: dict[str, Any], spec: str, cls: type, fixed: dict[str, Any], g
                      strategy_file=shipment_of(where).by_content() if by_path else None,  # as it is now, everywhere
                      total_bars=plan.total_bars, symbols=list(plan.symbols), workdir=workdir,
                      base_settings=base, holdout=hold, walk_forward=wf)
+
+
+def sample_size(s: dict[str, Any]) -> int | None:
+    """How many grid points a random sample draws (`--random N`, or `--search random --trials N`);
+    None: every point."""
+    n = s.get("random") or (s.get("trials") if s.get("search") == "random" else None)
+    return None if n is None else int(n)
 
 
 def search_problems(s: dict[str, Any]) -> list[str]:
