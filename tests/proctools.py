@@ -49,6 +49,19 @@ def processes_with_env(name: str, value: str) -> list[int]:
     return found
 
 
+def describe(pids: set[int] | list[int]) -> list[str]:
+    """Each pid with its state, parent and command line: what an assertion about leftovers shows."""
+    out = []
+    for pid in sorted(pids):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            out.append(f"{pid} (state {stat[0]}, parent {stat[1]}): {cmd.strip()}")
+        except OSError:
+            out.append(f"{pid} (gone)")
+    return out
+
+
 def kill_hard(pid: int) -> None:
     """SIGCONT (a SIGSTOPped process cannot die otherwise), then SIGKILL; gone already is fine."""
     for sig in (signal.SIGCONT, signal.SIGKILL):

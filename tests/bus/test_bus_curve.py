@@ -30,11 +30,12 @@ def _curve_bus(procs: Procs, tmp_path: Path, name: str = "run") -> tuple[Endpoin
     return eps, run_dir
 
 
-def _wait_log(path: Path, text: str, timeout: float = 5.0) -> str:
+def _wait_log(path: Path, *texts: str, count: int = 1, timeout: float = 10.0) -> str:
+    """The log once each of `texts` appears in it `count` times or more (or the deadline passes)."""
     deadline = time.monotonic() + timeout
     while True:
         log = path.read_text() if path.exists() else ""
-        if text in log or time.monotonic() > deadline:
+        if all(log.count(t) >= count for t in texts) or time.monotonic() > deadline:
             return log
         time.sleep(0.05)
 
@@ -222,7 +223,8 @@ def test_no_key_and_wrong_key_are_refused_and_logged(procs: Procs, tmp_path: Pat
     unknown_client = dataclasses.replace(eps, curve_key_file=str(alien_file))
     assert check_access(eps) == eps.pid
     with ControlClient(eps) as ctl:
-        for label, bad in (("no key", no_key), ("wrong key", wrong_key), ("unknown client key", unknown_client)):
+        for attempt, (label, bad) in enumerate((("no key", no_key), ("wrong key", wrong_key),
+                                                ("unknown client key", unknown_client)), start=1):
             with pytest.raises(BusError, match="refused the connection"):
                 check_access(bad, timeout=3.0)
             with BusClient(bad, "intruder", bus_silence_timeout=30) as c:
@@ -231,6 +233,8 @@ def test_no_key_and_wrong_key_are_refused_and_logged(procs: Procs, tmp_path: Pat
                 with pytest.raises((JoinError, zmq.Again)):
                     c.publish("t.", b"\x01")
                     c.join(["t."], timeout=1.0)
+                # its refusal (a kind of its own) is logged before the client goes
+                _wait_log(run_dir / "bus.log", "refused a connection to members", count=attempt)
             with Tap(bad, [""]) as tap:
                 time.sleep(0.2)
                 assert tap.recv(0.3) == [], label
@@ -238,6 +242,7 @@ def test_no_key_and_wrong_key_are_refused_and_logged(procs: Procs, tmp_path: Pat
                 bad_ctl.stats()
             stats = ctl.stats()
             assert stats["members"] == {} and stats["messages"] == 0 and stats["taps"] == 0, label
-    log = _wait_log(run_dir / "bus.log", "client key not allowed")
+    log = _wait_log(run_dir / "bus.log", "refused a connection to members", "mechanism mismatch", "wrong server key",
+                    "client key not allowed")
     assert "refused a connection to members" in log and "mechanism mismatch" in log
     assert "wrong server key" in log and "client key not allowed" in log

@@ -15,7 +15,7 @@ from typing import Any
 
 from components.sample_data import build_sample_secmaster
 from conftest import STRATEGIES, SWEEP_TAG, Dashboard, pid_gone, serve, wait_sweep
-from proctools import processes_with_env
+from proctools import describe, processes_with_env
 
 FIXED = {"long_only": True, "mode": "TREND", "size_class": "small", "delay_ms": "0", "crash_at": "0"}
 
@@ -162,7 +162,7 @@ def test_cancel_a_running_sweep_and_no_process_is_left(sweep_dashboard: Dashboar
     job_pid = int(__import__("json").loads((dash.state_dir / "sweeps" / sweep["job_id"] / "job.json").read_text())["pid"])
     deadline = time.monotonic() + 20
     while not (pid_gone(job_pid) and processes_with_env("TICKBUS_TEST_TAG", SWEEP_TAG) == [dash.pid]):
-        assert time.monotonic() < deadline, f"left behind: {set(processes_with_env('TICKBUS_TEST_TAG', SWEEP_TAG)) - {dash.pid}}"
+        assert time.monotonic() < deadline, f"left behind: {describe(set(processes_with_env('TICKBUS_TEST_TAG', SWEEP_TAG)) - {dash.pid})}"
         time.sleep(0.1)
 
 
