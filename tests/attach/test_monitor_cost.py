@@ -1,4 +1,5 @@
-"""A monitor is a passive tap: a SIGSTOPped one (following every message) does not hold a run back."""
+"""A monitor is a passive tap: a SIGSTOPped one (following every message) does not hold a run back:
+the replay goes on while it is stopped. (How fast is the benchmarks' business, not a test's.)"""
 
 from __future__ import annotations
 
@@ -16,12 +17,9 @@ STOP_S = 5.0
 
 
 @pytest.mark.timeout(90)
-def test_a_stopped_monitor_does_not_slow_the_run(cli: Cli, run_root: Path, long_secmaster: Path, tmp_path: Path) -> None:
+def test_a_stopped_monitor_does_not_hold_the_run_back(cli: Cli, run_root: Path, long_secmaster: Path, tmp_path: Path) -> None:
     args = ["run", "--secmaster", str(long_secmaster), "--runs-db", str(tmp_path / "runs.db"), "--json",
             "--strategy", "SMACrossover"]
-    alone = last_json(cli.run(*args, timeout=60).stdout)
-    assert alone["status"] == "completed", alone["error"]
-
     run = cli.start(*args)
     info, = wait_live(1)
     monitor = cli.start("monitor", "--follow", "")  # every message, decoded: the heaviest tap there is
@@ -40,8 +38,5 @@ def test_a_stopped_monitor_does_not_slow_the_run(cli: Cli, run_root: Path, long_
     watched = last_json(finish(run, 60)[1])
     assert watched["status"] == "completed", watched["error"]
     assert finished_while_stopped or late > early, "the run waited for a stopped monitor"
-    ratio = watched["bars_per_s"] / alone["bars_per_s"]
-    print(f"bars/s alone {alone['bars_per_s']:,.0f}, with a stopped monitor {watched['bars_per_s']:,.0f} ({ratio:.2f}x)")
-    assert ratio > 0.5  # generous: the machine may be busy; a run held back by the monitor would stall for 5 s
     code, _, err = finish(monitor, 15)  # it notices the run ended once it runs again
     assert code == 0, err

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -33,12 +32,9 @@ def test_same_seed_same_database(tmp_path: Path) -> None:
     assert dump(a) != dump(c)
 
 
-def test_default_sample_is_fast_and_idempotent(tmp_path: Path) -> None:
+def test_default_sample_is_idempotent(tmp_path: Path) -> None:
     p = tmp_path / "s.db"
-    started = time.perf_counter()
     build_sample_secmaster(p)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 4.0, elapsed  # typically ~0.2 s; generous for a loaded CI machine
     digest = hashlib.sha256(p.read_bytes()).hexdigest()
     assert build_sample_secmaster(p) == p
     assert hashlib.sha256(p.read_bytes()).hexdigest() == digest  # not rewritten
