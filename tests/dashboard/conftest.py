@@ -171,7 +171,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         yield dash
 
 
-SWEEP_TAG = "dashboard-sweeps"
+SWEEP_TAG = f"dashboard-sweeps-{os.getpid()}"  # each pytest worker starts a sweep dashboard of its own
 
 
 @pytest.fixture(scope="session")

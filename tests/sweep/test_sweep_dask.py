@@ -89,7 +89,7 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("dask")
-    c = Cluster(root, f"dask-{root.name}")
+    c = Cluster(root, f"dask-{root.name}-{os.getpid()}")  # unique across pytest workers
     try:
         yield c
     finally:
