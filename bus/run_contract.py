@@ -16,6 +16,8 @@ given to every child as --run-dir. Its files, who writes them, who reads them:
   go              the orchestrator, when the replay may start   the datafeed
   failures/NAME.json  a process that fails (NAME: its own name) the orchestrator: the root cause
   recorded.json   the recorder, after its last write           the orchestrator: "completed"
+  closes.bin      the datafeed, after its replay, when its     the orchestrator: the run's figures
+                  bars are not recorded (components/datafeed.py ReplayedCloses)
   bus.log         the bus process's stderr                      people
 
 Every file is written atomically (a temporary file renamed into place): a reader sees all of it
@@ -77,6 +79,7 @@ PROGRESS_FILE = "progress.json"
 GO_FILE = "go"
 FAILURES_DIR = "failures"
 RECORDED_FILE = "recorded.json"
+CLOSES_FILE = "closes.bin"
 BUS_LOG = "bus.log"
 
 # --- environment of every child: the pid of the process it must not outlive ---

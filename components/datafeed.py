@@ -18,10 +18,13 @@ the PK in order, nothing is materialised, and the first group is available at on
 from __future__ import annotations
 
 import heapq
+import json
 import os
 import sqlite3
 import time
+from array import array
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from types import TracebackType
 
 from components.events import BarReceived
@@ -52,6 +55,68 @@ class DatafeedError(ValueError):
     """The feed's configuration does not match the database (the message says what is there)."""
 
 
+class ReplayedCloses:
+    """What a replay keeps of its bars for a run's figures (`keep_closes`), in replay order: each
+    timestamp with its bar count, each bar's symbol rank (in `active_symbols`) and close. A bar
+    costs two list appends (an array would convert each value on its own, four times the cost);
+    every FLUSH_AT bars the lists move into arrays in one C loop, so a bar kept takes 12 bytes."""
+
+    FLUSH_AT = 8192
+    __slots__ = ("ts", "n", "k", "c", "ranks", "closes")
+
+    def __init__(self) -> None:
+        self.ts: list[int] = []
+        self.n: list[int] = []
+        self.k: list[int] = []  # pending: appended by the replay loop, emptied in place
+        self.c: list[float] = []
+        self.ranks = array("i")
+        self.closes = array("d")
+
+    def mark(self, ts: int, bars: int) -> None:
+        """The replay yielded `bars` bars at `ts` (their ranks and closes are pending)."""
+        self.ts.append(ts)
+        self.n.append(bars)
+        if len(self.c) >= self.FLUSH_AT:
+            self.flush()
+
+    def flush(self) -> None:
+        self.ranks.fromlist(self.k)
+        self.closes.fromlist(self.c)
+        del self.k[:], self.c[:]
+
+    # A file of them (a datafeed in its own process hands them to the orchestrator): a 4-byte
+    # little-endian header length, a JSON header, then the arrays ts, n (int64), ranks (int32)
+    # and closes (float64) in native byte order, their lengths in the header.
+
+    def save(self, path: Path, symbols: list[str], bar_period: str | None) -> None:
+        """Atomically (a reader sees all of it or nothing)."""
+        self.flush()
+        header = json.dumps({"symbols": symbols, "bar_period": bar_period, "timestamps": len(self.ts),
+                             "bars": len(self.closes)}).encode()
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(len(header).to_bytes(4, "little") + header)
+            for values in (array("q", self.ts), array("q", self.n), self.ranks, self.closes):
+                values.tofile(fh)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Replayed:
+        """What `save` wrote."""
+        out = cls()
+        with open(path, "rb") as fh:
+            header = json.loads(fh.read(int.from_bytes(fh.read(4), "little")))
+            ts, n = array("q"), array("q")
+            for values, count in ((ts, "timestamps"), (n, "timestamps"), (out.ranks, "bars"), (out.closes, "bars")):
+                values.fromfile(fh, int(header[count]))
+        out.ts, out.n = ts.tolist(), n.tolist()
+        return out, list(header["symbols"]), header["bar_period"]
+
+
+#: A replay's kept closes, the symbols their ranks index and the bar period's name.
+Replayed = tuple[ReplayedCloses, list[str], "str | None"]
+
+
 class SimulatedDatafeed:
     """Bars of one publisher/dataset/symbol type/bar period from a secmaster, one group per
     distinct ts_event.
@@ -73,9 +138,15 @@ class SimulatedDatafeed:
     #: `open()` then does not count them again.
     total_bars_hint: int | None = None
 
+    #: Keep each bar's (ts_event, symbol rank, close) in `closes` as `timestamps()` passes it
+    #: (12 bytes a bar): a run that does not record its bars computes its figures from them
+    #: instead of reading the bars a second time (recorder/metrics.py).
+    keep_closes: bool = False
+
     def __init__(self) -> None:
         self.total_bars = 0
         self.bars_sent = 0
+        self.closes: ReplayedCloses | None = None
         self.active_symbols: list[str] = []
         self.active_bar_period: BarPeriod | None = None
         self._conn: sqlite3.Connection | None = None
@@ -225,6 +296,13 @@ class SimulatedDatafeed:
         """Inclusive ns bounds: the symbology dates intersected with [start_ts, end_ts]."""
         return max(self._lo, seg.start_ns), min(self._hi, seg.end_ns - 1)
 
+    def replayed(self) -> Replayed | None:
+        """What `keep_closes` kept of the last replay, with what its ranks index; None if nothing."""
+        if self.closes is None:
+            return None
+        period = self.active_bar_period
+        return self.closes, list(self.active_symbols), None if period is None else period.name
+
     # --- streaming -------------------------------------------------------------------------------
 
     def queries(self, closes_only: bool = False) -> list[str]:
@@ -298,19 +376,29 @@ class SimulatedDatafeed:
         append = bars.append
         current = -1
         created = 0
+        kept = self.closes = ReplayedCloses() if self.keep_closes else None
+        keep = kept is not None
+        closes = kept if kept is not None else ReplayedCloses()
+        keep_k, keep_c, mark = closes.k.append, closes.c.append, closes.mark
         for ts, k, o, h, l, c, v in self._rows():
             if ts != current:
                 if bars:
                     self.bars_sent += len(bars)
+                    if keep:
+                        mark(current, len(bars))
                     yield bars
                 bars = []
                 append = bars.append
                 current, created = ts, now()
             append(build(ts, created, names[k], period, o, h, l, c, v))
+            if keep:
+                keep_k(k)
+                keep_c(c)
         if bars:
             self.bars_sent += len(bars)
+            if keep:
+                mark(current, len(bars))
             yield bars
-
 
 _BAR_FIELDS = ("ts_event_ns", "ts_created_ns", "symbol", "bar_period", "open", "high", "low", "close", "volume")
 #: `_build_bar(ts_event_ns, ts_created_ns, symbol, bar_period, open, high, low, close, volume)`.

@@ -330,6 +330,18 @@ def wait_for_go(path: Path, timeout: float) -> None:
                 lambda: f"the orchestrator did not start the replay within {timeout:g} s ({path} never appeared)")
 
 
+def _hand_over_closes(datafeed: Any, path: Path) -> None:
+    """The closes a datafeed kept (`keep_closes`) for the orchestrator's figures of the run; a
+    file that cannot be written only makes the orchestrator read the bars again."""
+    kept = datafeed.replayed() if hasattr(datafeed, "replayed") else None
+    if kept is not None:
+        closes, symbols, bar_period = kept
+        try:
+            closes.save(path, symbols, bar_period)
+        except OSError:
+            pass
+
+
 def instantiate(spec: dict[str, Any]) -> Any:
     cls = build_class(spec)
     return cls(**spec.get("init", {}))
@@ -373,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
                 client = BusClient(args.run_dir, args.name, heartbeat_interval=args.heartbeat_interval)
                 done = replay(obj, client, barrier_timeout=args.barrier_timeout,
                               progress_path=args.run_dir / RC.PROGRESS_FILE, window=max(args.window, 1))
+                if done:
+                    _hand_over_closes(obj, args.run_dir / RC.CLOSES_FILE)
             finally:
                 obj.close()
             client.leave()

@@ -28,6 +28,7 @@ from bus import run_contract as RC
 from bus.registry import proc_start_time
 from bus.run_contract import FailureRecord
 from components import codec
+from components.datafeed import Replayed
 from components.spec import class_spec, configured
 from components.strategy_classes import display_name
 from orchestrator.process_run import ORCHESTRATOR, Outcome, ProcessRun, RunCancelled
@@ -192,6 +193,7 @@ class Orchestrator:
         self.process_run: ProcessRun | None = None  # the current multi-process run
         self._cancel_reason: str | None = None
         self._plan: RunPlan | None = None
+        self._replayed: Replayed | None = None  # what the datafeed kept of the bars it replayed
 
     @property
     def run_dir(self) -> Any:
@@ -276,6 +278,7 @@ class Orchestrator:
             raise runsdb.RunsDbError(f"{self.db_path}: cannot record a new run: {exc}") from None
         finally:
             conn.close()
+        self._replayed = None
         recorder_cls = configured(RunRecorder, "_RunRecorder", db_path=str(self.db_path), run_id=run_id,
                                   busy_timeout=self.storage_timeout, record_level=self.record)
         started = time.monotonic()
@@ -304,6 +307,7 @@ class Orchestrator:
     def _run_processes(self, plan: RunPlan, recorder_cls: type) -> Outcome:
         self.process_run = ProcessRun(self, plan, str(self.run_id), recorder_cls)
         outcome = self.process_run.execute()
+        self._replayed = self.process_run.replayed
         if outcome.status == "completed":
             problem = confirm.check(self.process_run.confirmation, self.db_path, str(self.run_id))
             if problem:
@@ -333,7 +337,8 @@ class Orchestrator:
         from recorder import metrics
 
         try:
-            metrics.store(self.db_path, run_id, plan.datafeed, timeout=self.storage_timeout)
+            bars = None if self._replayed is None else metrics.replayed_bars(self._replayed)  # else read again
+            metrics.store(self.db_path, run_id, plan.datafeed, timeout=self.storage_timeout, bars=bars)
         except (sqlite3.Error, runsdb.RunsDbError) as exc:
             return Outcome("failed", FailureRecord.now(ORCHESTRATOR, RC.STORAGE, ORCHESTRATOR,
                                                        f"the run's metrics could not be written to {self.db_path}: {exc}"))
@@ -363,6 +368,7 @@ class Orchestrator:
         dispatcher = InProcessDispatcher(components)
         feed = plan.datafeed()
         feed.open()
+        feed.keep_closes = self.record != "all"  # the run's figures come from the bars it replays (recorder/metrics.py)
         started = time.monotonic()
         last = 0.0
         sent = 0
@@ -397,6 +403,7 @@ class Orchestrator:
             problem = confirm.check(recorder.confirmation(), self.db_path, str(self.run_id))
             if problem:
                 return Outcome("failed", FailureRecord.now(ORCHESTRATOR, RC.STORAGE, "recorder", problem))
+            self._replayed = feed.replayed() if hasattr(feed, "replayed") else None
         return outcome
 
 

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from bus import run_contract as RC
 from bus.run_contract import FailureRecord
-from components.spec import class_spec
+from components.datafeed import Replayed, ReplayedCloses
+from components.spec import class_spec, configured
 from orchestrator import processes, rundir
 from orchestrator.attached import AttachWatcher
 from orchestrator.processes import Child
@@ -80,6 +81,7 @@ class ProcessRun:
         self.records: list[FailureRecord] = []  # the orchestrator's own observations
         self.barrier: dict[str, Any] | None = None
         self.confirmation: dict[str, Any] | None = None  # the recorder's (recorder/confirm.py)
+        self.replayed: Replayed | None = None  # what the datafeed kept of its bars (below --record all)
 
     # --- the whole run ------------------------------------------------------------------------
 
@@ -104,6 +106,7 @@ class ProcessRun:
             self.attach.finish()
         records = self.records + RC.read_failures(self.run_dir)
         self.confirmation = confirm.read(self.run_dir / RC.RECORDED_FILE)
+        self.replayed = _replayed(self.run_dir / RC.CLOSES_FILE) if status == "completed" else None
         shutil.rmtree(self.run_dir, ignore_errors=True)
         if status == "completed":
             status = "failed" if records else "completed"
@@ -140,7 +143,10 @@ class ProcessRun:
             self.children.append(self._spawn(name, "component", cls, init, extra))
         # bounds the bus's start, the joins and the attach wait, each bounded on our side
         go_timeout = 2 * orch.start_timeout + (orch.attach_timeout if orch.expect_attach else 0.0) + 5.0
-        self.feed = self._spawn("datafeed", "datafeed", self.plan.datafeed, {},
+        datafeed = self.plan.datafeed
+        if orch.record != "all":  # the run's figures come from the bars it replays (recorder/metrics.py)
+            datafeed = configured(datafeed, datafeed.__name__, keep_closes=True)
+        self.feed = self._spawn("datafeed", "datafeed", datafeed, {},
                                 ["--window", str(self._window()), "--await-go", "--start-timeout", str(go_timeout)])
         self.children.append(self.feed)  # (stopped with the others whatever happens next)
         try:
@@ -339,3 +345,12 @@ class ProcessRun:
             # for the go file); the others are asked through the bus.
             request = (lambda n: control.stop_member(n)) if control is not None and rank > 0 else None
             processes.stop_children(tiers.get(rank, []), request, self.orch.stop_timeout)
+
+
+def _replayed(path: Path) -> Replayed | None:
+    """What the datafeed kept of its bars, or None (not kept, or unreadable: then the figures
+    read the bars again)."""
+    try:
+        return ReplayedCloses.load(path)
+    except (OSError, ValueError, KeyError):
+        return None

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from components.datafeed import Replayed
 from recorder import runsdb
 from recorder.layout import METRIC_COLUMNS
 from recorder.analysis.analyse import RunAnalysis, StrategyResult, analyse
@@ -55,13 +56,28 @@ def feed_bars(datafeed: type) -> FeedBars:
     finally:
         conn.close()
     rows = np.concatenate(parts) if parts else np.empty(0, row)
-    symbols = np.asarray(names, dtype=object)[rows["k"]].tolist() if len(rows) else []
-    return FeedBars(rows["ts"].copy(), symbols, rows["c"].copy(), None if period is None else period.name)
+    return _feed_bars(names, None if period is None else period.name, rows["ts"].copy(), rows["k"], rows["c"].copy())
 
 
-def compute(conn: sqlite3.Connection, run_id: str, datafeed: type) -> RunAnalysis:
-    """The run's analysis: its fills from runs.db, its bars from the datafeed."""
-    return analyse(load_run(conn, run_id, feed=feed_bars(datafeed)))
+def replayed_bars(replayed: Replayed) -> FeedBars:
+    """The bars as the replay kept them (components/datafeed.py ReplayedCloses): the same as
+    `feed_bars` reads again."""
+    kept, symbols, bar_period = replayed
+    kept.flush()
+    ts = np.repeat(np.asarray(kept.ts, dtype=np.int64), np.asarray(kept.n, dtype=np.int64))
+    ranks = np.frombuffer(kept.ranks, dtype=np.int32)
+    return _feed_bars(symbols, bar_period, ts, ranks, np.frombuffer(kept.closes, dtype=np.float64).copy())
+
+
+def _feed_bars(names: list[str], bar_period: str | None, ts: np.ndarray, k: np.ndarray, close: np.ndarray) -> FeedBars:
+    symbols = np.asarray(names, dtype=object)[k].tolist() if len(ts) else []
+    return FeedBars(ts, symbols, close, bar_period)
+
+
+def compute(conn: sqlite3.Connection, run_id: str, datafeed: type, bars: FeedBars | None = None) -> RunAnalysis:
+    """The run's analysis: its fills from runs.db, its bars from the datafeed (`bars`: as the
+    replay kept them, else read again)."""
+    return analyse(load_run(conn, run_id, feed=feed_bars(datafeed) if bars is None else bars))
 
 
 def _finite(value: Any) -> Any:
@@ -94,11 +110,12 @@ def insert_sql() -> str:
     return f"INSERT INTO run_metrics ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
 
-def store(db_path: str | Path, run_id: str, datafeed: type, *, timeout: float = 30.0) -> RunAnalysis:
+def store(db_path: str | Path, run_id: str, datafeed: type, *, timeout: float = 30.0,
+          bars: FeedBars | None = None) -> RunAnalysis:
     """Compute the run's figures and write them (replacing any), in one transaction."""
     conn = runsdb.connect(db_path, create=False, timeout=timeout)
     try:
-        analysis = compute(conn, run_id, datafeed)
+        analysis = compute(conn, run_id, datafeed, bars)
         with conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("DELETE FROM run_metrics WHERE run_id = ?", (run_id,))

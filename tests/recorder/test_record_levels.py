@@ -72,3 +72,56 @@ def test_compare_compares_the_tables_both_runs_recorded(runs: dict[str, tuple[Pa
     tables = {t["table"]: t for t in result["tables"]}
     assert tables["fills"]["not_compared"] is None and tables["fills"]["rows_a"] > 0
     assert tables["bars"]["not_compared"] == "run A recorded at level summary"
+
+
+def _figures(db: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT * FROM run_metrics ORDER BY strategy_id, symbol").fetchall()
+    finally:
+        conn.close()
+
+
+def test_figures_are_the_same_in_process_and_across_processes(runs: dict[str, tuple[Path, str]], tmp_path: Path) -> None:
+    # each from the closes its datafeed kept: in the orchestrator's process, or handed over in a file
+    db = tmp_path / "processes.db"
+    secmaster = runs["summary"][0].parent / "secmaster.db"
+    assert main(["run", "--secmaster", str(secmaster), "--runs-db", str(db), "--strategy", "SMACrossover",
+                 "--param", "fast_period=5", "--param", "slow_period=20", "--commission-per-unit", "0.01",
+                 "--record", "summary", "--json"]) == 0
+    in_process, processes = _figures(runs["summary"][0]), _figures(db)
+    assert len(in_process) > 1
+    assert [row[1:] for row in in_process] == [row[1:] for row in processes]  # all but run_id
+
+
+def test_the_closes_a_replay_keeps_are_the_bars_read_again(tmp_path: Path) -> None:
+    from components.datafeed import ReplayedCloses, SimulatedDatafeed
+    from recorder.metrics import feed_bars, replayed_bars
+
+    secmaster = build_sample_secmaster(tmp_path / "secmaster.db", symbols=3, bars=4000, seed=9)
+
+    class Feed(SimulatedDatafeed):
+        db_path, publisher_name, dataset = str(secmaster), "tickbus", "SAMPLE"
+
+    feed = Feed()
+    feed.open()
+    feed.keep_closes = True
+    assert sum(len(bars) for bars in feed.timestamps()) == 12_000 > ReplayedCloses.FLUSH_AT  # moved to arrays once
+    feed.close()
+    kept = feed.replayed()
+    assert kept is not None
+    read = feed_bars(Feed)
+    for replayed in (kept, ReplayedCloses.load(_saved(kept, tmp_path / "closes.bin"))):  # as kept, and as handed over
+        bars = replayed_bars(replayed)
+        assert bars.bar_period == read.bar_period and bars.symbol == read.symbol
+        assert bars.ts.tolist() == read.ts.tolist() and bars.close.tobytes() == read.close.tobytes()
+    plain = Feed()
+    plain.open()
+    assert sum(len(bars) for bars in plain.timestamps()) == 12_000 and plain.replayed() is None  # kept only when asked
+    plain.close()
+
+
+def _saved(replayed: Any, path: Path) -> Path:
+    closes, symbols, bar_period = replayed
+    closes.save(path, symbols, bar_period)
+    return path
