@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FINAL, Dashboard, pid_gone
+from dashkit import FINAL, Dashboard, pid_gone
 
 SMA = "components.examples.sma_crossover:SMACrossover"
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from components.sample_data import build_sample_secmaster
-from conftest import FINAL, Dashboard, serve, wait_sweep
+from dashkit import FINAL, Dashboard, serve, wait_sweep
 from recorder import runsdb
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

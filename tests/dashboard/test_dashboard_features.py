@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FINAL, Dashboard
+from dashkit import FINAL, Dashboard
 from recorder import runsdb
 from recorder.tables import TABLES
 

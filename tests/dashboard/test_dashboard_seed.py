@@ -10,7 +10,7 @@ import urllib.parse
 from pathlib import Path
 
 from components.sample_data import build_sample_secmaster
-from conftest import free_port, serve
+from dashkit import free_port, serve
 from seedkit import futures_secmaster, require_seed, seed_dashboard, seed_run
 
 require_seed()

@@ -15,7 +15,7 @@ from typing import Any
 
 from components.sample_data import build_sample_secmaster
 from orchestrator.dashboard.jobs import KILL_AFTER_S
-from conftest import STRATEGIES, SWEEP_TAG, Dashboard, pid_gone, serve, wait_sweep
+from dashkit import STRATEGIES, SWEEP_TAG, Dashboard, pid_gone, serve, wait_sweep
 from proctools import describe, processes_with_env
 
 FIXED = {"long_only": True, "mode": "TREND", "size_class": "small", "delay_ms": "0", "crash_at": "0"}
