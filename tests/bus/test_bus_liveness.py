@@ -54,7 +54,7 @@ def _lose_member_mid_run(procs: Procs, tmp_path: Path, transport: str, sig: int)
         t1 = time.monotonic()
         with pytest.raises(MemberLost, match="victim"):
             drv.wait_until_idle(30.0)
-        assert time.monotonic() - t1 < 1.0
+        assert time.monotonic() - t1 < 1.0 + SLACK  # one round trip: no heartbeat timeout waited again
         # ... and the bus keeps forwarding for the others
         drv.recv(0)
         drv.publish("r0.", msgpack.packb([11, ["d0"]]))

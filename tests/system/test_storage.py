@@ -80,7 +80,10 @@ def test_a_runs_db_replaced_mid_run_fails_the_run(secmaster: Path, tmp_path: Pat
 def test_a_runs_db_deleted_during_an_in_process_run_fails_it(secmaster: Path, tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
     run = Background(make_orchestrator(secmaster, db, [_slow("2")], in_process=True))
-    time.sleep(1.0)
+    deadline = time.monotonic() + 30
+    while not _recorded_bars(db):  # mid-run: the recorder has written into it
+        assert time.monotonic() < deadline and run.thread.is_alive(), "no bar recorded"
+        time.sleep(0.02)
     for f in _files(db):
         f.unlink(missing_ok=True)
     result = run.wait()
@@ -148,6 +151,18 @@ def test_runs_list_and_show_say_when_a_running_run_has_no_orchestrator(secmaster
     assert entry["status"] == "abandoned" and entry["orchestrator_gone"]
     shown = tickbus("runs", "show", run_id, "--runs-db", str(db))
     assert "orchestrator (pid" in shown.stdout + shown.stderr and "is gone" in shown.stdout + shown.stderr
+
+
+def _recorded_bars(db: Path) -> int:
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(db, timeout=5)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM bars").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet, or locked
+        return 0
+    finally:
+        conn.close()
 
 
 def _runs(db: Path) -> list[tuple[str, str, str | None]]:
