@@ -72,6 +72,9 @@ class ReplayedCloses:
         self.ranks = array("i")
         self.closes = array("d")
 
+    def __len__(self) -> int:
+        return len(self.closes) + len(self.c)
+
     def mark(self, ts: int, bars: int) -> None:
         """The replay yielded `bars` bars at `ts` (their ranks and closes are pending)."""
         self.ts.append(ts)
@@ -378,8 +381,8 @@ class SimulatedDatafeed:
         created = 0
         kept = self.closes = ReplayedCloses() if self.keep_closes else None
         keep = kept is not None
-        closes = kept if kept is not None else ReplayedCloses()
-        keep_k, keep_c, mark = closes.k.append, closes.c.append, closes.mark
+        sink = kept if kept is not None else ReplayedCloses()  # (not kept: it only binds the loop's names)
+        keep_k, keep_c, mark = sink.k.append, sink.c.append, sink.mark
         for ts, k, o, h, l, c, v in self._rows():
             if ts != current:
                 if bars:
@@ -399,6 +402,7 @@ class SimulatedDatafeed:
             if keep:
                 mark(current, len(bars))
             yield bars
+
 
 _BAR_FIELDS = ("ts_event_ns", "ts_created_ns", "symbol", "bar_period", "open", "high", "low", "close", "volume")
 #: `_build_bar(ts_event_ns, ts_created_ns, symbol, bar_period, open, high, low, close, volume)`.

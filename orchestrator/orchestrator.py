@@ -337,7 +337,8 @@ class Orchestrator:
         from recorder import metrics
 
         try:
-            bars = None if self._replayed is None else metrics.replayed_bars(self._replayed)  # else read again
+            kept = self._replayed  # every bar the run replayed, or the figures read them again
+            bars = metrics.replayed_bars(kept) if kept is not None and len(kept[0]) == plan.total_bars else None
             metrics.store(self.db_path, run_id, plan.datafeed, timeout=self.storage_timeout, bars=bars)
         except (sqlite3.Error, runsdb.RunsDbError) as exc:
             return Outcome("failed", FailureRecord.now(ORCHESTRATOR, RC.STORAGE, ORCHESTRATOR,

@@ -352,5 +352,5 @@ def _replayed(path: Path) -> Replayed | None:
     read the bars again)."""
     try:
         return ReplayedCloses.load(path)
-    except (OSError, ValueError, KeyError):
+    except (OSError, EOFError, ValueError, KeyError):  # EOFError: fewer values than its header says
         return None

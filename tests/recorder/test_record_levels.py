@@ -115,6 +115,11 @@ def test_the_closes_a_replay_keeps_are_the_bars_read_again(tmp_path: Path) -> No
         bars = replayed_bars(replayed)
         assert bars.bar_period == read.bar_period and bars.symbol == read.symbol
         assert bars.ts.tolist() == read.ts.tolist() and bars.close.tobytes() == read.close.tobytes()
+    from orchestrator.process_run import _replayed
+
+    whole = (tmp_path / "closes.bin").read_bytes()
+    (tmp_path / "closes.bin").write_bytes(whole[:-8])  # one close short: unreadable, so read the bars again
+    assert _replayed(tmp_path / "closes.bin") is None and _replayed(tmp_path / "absent.bin") is None
     plain = Feed()
     plain.open()
     assert sum(len(bars) for bars in plain.timestamps()) == 12_000 and plain.replayed() is None  # kept only when asked
