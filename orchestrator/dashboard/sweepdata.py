@@ -24,6 +24,7 @@ assert set(METRICS) == set(METRIC_COLUMNS)
 
 def entry(info: SweepInfo | None, job: Job | None) -> dict[str, Any]:
     """One sweep for the list and its page: its runs.db row when there is one, else the job's."""
+    job_error = None if job is None else job.error or (job.result or {}).get("error")  # ended before its row existed
     if info is not None:
         e = info.to_dict()
         spec = info.spec
@@ -33,10 +34,10 @@ def entry(info: SweepInfo | None, job: Job | None) -> dict[str, Any]:
         assert job is not None
         e = {"sweep_id": None, "name": job.label, "status": job.status, "variants": None, "completed": 0, "failed": 0,
              "pending": None, "ts_start": int(job.created * 1e9), "ts_end": None, "wall_time_s": None,
-             "error": job.error, "spec": {}, "strategy": str(job.settings["strategies"][0][0]).rpartition(":")[2],
+             "error": job_error, "spec": {}, "strategy": str(job.settings["strategies"][0][0]).rpartition(":")[2],
              "grid": job.settings.get("grid") or {}}
-    if job is not None and job.error and not e.get("error"):
-        e["error"] = job.error
+    if job_error and not e.get("error"):
+        e["error"] = job_error
     e["job_id"] = job.job_id if job else None
     e["cancellable"] = job is not None and job.state != "done" and e["status"] in LIVE
     e["key"] = e.get("sweep_id") or e["job_id"]

@@ -3,8 +3,8 @@ and the dashboard's sweep jobs.
 
 The form sends the run form's fields plus, for its one strategy, `grid` (parameter -> "A:B:STEP"
 or "V1,V2,..." text, as `--grid` takes it) beside `params` (the fixed values), and the sweep's
-own settings (where, random, seed, workers, name, sort, max_failures, holdout, top, walk_forward,
-search, trials). Nothing is checked here
+own settings (OWN: where, random, seed, workers or scheduler, multi_process, record, name, sort,
+max_failures, holdout, top, walk_forward, search, trials). Nothing is checked here
 that the command line does not check: the data and fixed values by the run form's own check
 (launch.py), the settings by orchestrator/settings.py, the grid by orchestrator/sweep/grid.py,
 and the whole by orchestrator/sweep/plan.py `prepare`, exactly as `tickbus sweep` does before
@@ -27,8 +27,8 @@ from orchestrator.errors import UsageError
 from orchestrator.sweep import grid as G
 
 #: The sweep's own settings the form offers (the rest are the run form's).
-OWN = ("where", "random", "seed", "workers", "name", "sort", "max_failures", "holdout", "top", "walk_forward", "search",
-       "trials")
+OWN = ("where", "random", "seed", "workers", "scheduler", "multi_process", "record", "name", "sort", "max_failures",
+       "holdout", "top", "walk_forward", "search", "trials")
 #: Run settings a sweep's variants take from the run form's checked settings.
 SHARED = ("secmaster", "runs_db", "publisher", "dataset", "symbol_type", "bar_period", "symbols", "start", "end",
           "commission_per_unit")

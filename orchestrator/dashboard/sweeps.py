@@ -104,7 +104,8 @@ async def api_launch(request: Request) -> Response:
     payload, refused = await _json_object(request, form=True)
     if refused is not None:
         return refused
-    payload.setdefault("workers", d.config.max_concurrent)
+    if not payload.get("scheduler"):  # else the Dask cluster's workers run the variants
+        payload.setdefault("workers", d.config.max_concurrent)
     offer = await run_in_threadpool(d.offer.get)
     ok, errors = await run_in_threadpool(sweeplaunch.check, payload, d.catalog, offer, d.config.secmaster, d.config.runs_db)
     if ok is None:

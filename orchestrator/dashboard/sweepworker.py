@@ -66,10 +66,10 @@ def main(argv: list[str]) -> int:
             return 130
         try:
             search = resources.search_for(plan)  # --search tpe without Optuna: failed, nothing recorded
+            executor = resources.executor(plan.settings)  # a Dask scheduler not reached: the same
         except UsageError as exc:
             write_json(job_dir / "result.json", {"run_id": None, "status": "failed", "error": str(exc)})
             return 2
-        executor = resources.executor(plan.settings)
         running = False
         resender = _Resender(signalled)
         try:

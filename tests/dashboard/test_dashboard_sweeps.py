@@ -1,10 +1,12 @@
 """Sweeps in the dashboard, over HTTP against a real server: the form's live count and checks (the
 CLI's), launching a sweep that runs like `tickbus sweep`, its list, table and heatmap (each cell
 the figure of the run it names), out-of-sample columns, cancelling one or stopping the dashboard
-under it (no process left), a sweep whose driver is gone."""
+under it (no process left), a sweep whose driver is gone, the record level and process layout of
+its variants, a Dask scheduler that cannot be reached."""
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -13,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from components.sample_data import build_sample_secmaster
 from orchestrator.dashboard.jobs import KILL_AFTER_S
-from dashkit import STRATEGIES, SWEEP_TAG, Dashboard, pid_gone, serve, wait_sweep
+from dashkit import STRATEGIES, SWEEP_TAG, Dashboard, free_port, pid_gone, serve, wait_sweep
 from proctools import describe, processes_with_env
 
 FIXED = {"long_only": True, "mode": "TREND", "size_class": "small", "delay_ms": "0", "crash_at": "0"}
@@ -160,7 +164,7 @@ def test_cancel_a_running_sweep_and_no_process_is_left(sweep_dashboard: Dashboar
     sweep = wait_sweep(dash, key, ("completed", "failed", "cancelled", "abandoned"), timeout=60)
     assert sweep["status"] == "cancelled" and sweep["completed"] < 8 and not sweep["cancellable"]
     assert "resume" in (sweep["error"] or "")
-    job_pid = int(__import__("json").loads((dash.state_dir / "sweeps" / sweep["job_id"] / "job.json").read_text())["pid"])
+    job_pid = int(json.loads((dash.state_dir / "sweeps" / sweep["job_id"] / "job.json").read_text())["pid"])
     # the bound the dashboard keeps: a cancelled job still there after KILL_AFTER_S is killed, and
     # its workers die with it (a loaded machine can take a while, an orphan never goes)
     deadline = time.monotonic() + KILL_AFTER_S + 30
@@ -243,3 +247,39 @@ def test_stopping_the_dashboard_cancels_its_sweep(tmp_path: Path) -> None:
     while processes_with_env("TICKBUS_TEST_TAG", tag):
         assert time.monotonic() < deadline, f"left behind: {describe(processes_with_env('TICKBUS_TEST_TAG', tag))}"
         time.sleep(0.1)
+
+
+def test_a_sweep_recording_trades_with_each_variant_in_its_own_processes(sweep_dashboard: Dashboard) -> None:
+    dash = sweep_dashboard
+    status, body = dash.call("POST", "/api/sweeps", request(dash, {"period": "2:3"}, record="everything", multi_process="yes",
+                                                            scheduler="localhost:8786"))
+    assert status == 422  # each checked as `tickbus sweep` checks its flag
+    fields = body["errors"]["fields"]
+    assert "everything" in fields["record"] and "expected true or false" in fields["multi_process"]
+    assert fields["scheduler"] == "expected tcp://HOST:PORT, got 'localhost:8786'"
+    status, body = dash.call("POST", "/api/sweeps", request(dash, {"period": "2:3"}, workers="2", scheduler="tcp://127.0.0.1:9"))
+    assert status == 422 and "give one" in body["errors"]["fields"]["workers"]
+
+    status, body = dash.call("POST", "/api/sweeps", request(dash, {"period": "2:3"}, record="trades", multi_process=True))
+    assert status == 202, body
+    sweep = wait_sweep(dash, body["key"], ("completed", "failed", "cancelled", "abandoned"))
+    assert sweep["status"] == "completed" and sweep["completed"] == 2, sweep
+    assert sweep["spec"]["record"] == "trades" and sweep["spec"]["settings"]["multi_process"] is True
+    conn = sqlite3.connect(dash.runs_db)
+    try:
+        configs = [json.loads(c) for (c,) in conn.execute("SELECT config FROM runs WHERE run_id LIKE ?",
+                                                           (f"{sweep['sweep_id']}_v%",))]
+    finally:
+        conn.close()
+    assert len(configs) == 2 and all(c["record"] == "trades" and c["in_process"] is False for c in configs)
+    status, page = dash.call("GET", f"/sweeps/{sweep['sweep_id']}")
+    assert status == 200 and "each variant in its own processes" in page
+
+
+def test_a_sweep_whose_dask_scheduler_cannot_be_reached_fails_saying_so(sweep_dashboard: Dashboard) -> None:
+    pytest.importorskip("distributed", reason="the cluster extra is not installed")
+    dash = sweep_dashboard
+    status, body = dash.call("POST", "/api/sweeps", request(dash, {"period": "2:3"}, scheduler=f"tcp://127.0.0.1:{free_port()}"))
+    assert status == 202, body
+    sweep = wait_sweep(dash, body["key"], ("completed", "failed", "cancelled", "abandoned"), timeout=120)
+    assert sweep["status"] == "failed" and "cannot reach the Dask scheduler" in (sweep["error"] or ""), sweep

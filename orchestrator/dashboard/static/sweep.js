@@ -344,10 +344,13 @@
         }
         return { key: fs.dataset.key, params, grid };
       });
-      for (const k of ["where", "random", "seed", "workers", "name", "sort", "max_failures", "holdout", "top", "walk_forward", "search", "trials"]) {
+      for (const k of ["where", "random", "seed", "workers", "scheduler", "record", "name", "sort", "max_failures", "holdout", "top", "walk_forward", "search", "trials"]) {
         const input = $(`[name=sweep_${k}]`, form);
         if (input && input.value.trim() !== "") p[k] = input.value.trim();
       }
+      if (p.scheduler) delete p.workers;  // the cluster's workers run the variants
+      const multi = $("[name=sweep_multi_process]", form);
+      if (multi && multi.checked) p.multi_process = true;
       return p;
     }
     let timer = null, asked = 0;
