@@ -122,33 +122,12 @@ def _progress_for(plan: Any) -> Any:
 
 
 def resume(args: argparse.Namespace, sweep_id: str) -> int:
-    from orchestrator.sweep import phases, plan as P, store
-    from recorder.analysis.sweeps import UnknownSweepError, get_sweep
+    from orchestrator.sweep import phases, store
 
     with resources.runs_db(args.runs_db or DEFAULT_DB) as conn:
+        info, plan = resources.resume_plan(conn, sweep_id, args.runs_db or DEFAULT_DB, workers=args.workers,
+                                           scheduler=args.scheduler)
         try:
-            info = get_sweep(conn, sweep_id)
-        except UnknownSweepError as exc:
-            raise UsageError(str(exc)) from None
-        if info.status == "running" and not info.driver_gone():
-            raise UsageError(f"sweep {info.sweep_id} is running (its driver, pid {info.metadata.get('driver_pid')}, is alive)")
-        spec = info.spec
-        raw = {**spec["settings"], "strategies": [(spec["strategy"], dict(spec.get("fixed") or {}))]}
-        raw["runs_db"] = args.runs_db or raw.get("runs_db")
-        if args.workers or args.scheduler:  # where to run it now: instead of where it ran
-            raw = {k: v for k, v in raw.items() if k not in ("workers", "scheduler")}
-            raw.update({k: getattr(args, k) for k in ("workers", "scheduler") if getattr(args, k)})
-        if spec.get("seed") is not None:
-            raw["seed"] = spec["seed"]
-        plan = P.prepare(raw, origin=f"sweep {info.sweep_id}")
-        try:
-            if plan.secmaster.digest != spec["data"]["digest"]:
-                raise UsageError(f"sweep {info.sweep_id}: the secmaster's data for it changed since it started "
-                                 f"(content {spec['data']['digest'][:12]}, now {plan.secmaster.digest[:12]}); "
-                                 "start a new sweep")
-            if plan.strategy_file is not None and plan.strategy_file.digest != spec.get("strategy_digest"):
-                raise UsageError(f"sweep {info.sweep_id}: {plan.strategy_file.path} changed since the sweep started; "
-                                 "start a new sweep")
             search = resources.search_for(plan)
             executor = resources.executor(plan.settings)
             store.restart(conn, info.sweep_id)

@@ -236,10 +236,12 @@ class JobManager:
     # --- user actions -----------------------------------------------------------------------
 
     def find(self, key: str) -> Job | None:
-        """By job id or run id (pool threads call this too: iterate a snapshot)."""
+        """By job id or run id, the newest of a run's jobs (a resumed sweep has two); pool threads
+        call this too: iterate a snapshot."""
         job = self.jobs.get(key)
         if job is None:
-            job = next((j for j in list(self.jobs.values()) if j.run_id == key), None)
+            matches = [j for j in list(self.jobs.values()) if j.run_id == key]
+            job = max(matches, key=lambda j: j.created) if matches else None
         return job
 
     def cancel(self, job: Job) -> bool:

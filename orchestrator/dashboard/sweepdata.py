@@ -48,7 +48,7 @@ def entry(info: SweepInfo | None, job: Job | None) -> dict[str, Any]:
 
 def list_entries(conn: sqlite3.Connection, jobs: list[Job]) -> list[dict[str, Any]]:
     """Every sweep of runs.db and every sweep job not in it yet, newest first."""
-    by_sweep = {j.run_id: j for j in jobs if j.run_id}
+    by_sweep = {j.run_id: j for j in sorted(jobs, key=lambda j: j.created) if j.run_id}  # the newest (a resume's)
     infos = all_sweeps(conn)
     out = [entry(i, by_sweep.get(i.sweep_id)) for i in infos]
     known = {i.sweep_id for i in infos}

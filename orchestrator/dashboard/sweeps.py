@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from orchestrator.dashboard import sweepdata, sweeplaunch
-from orchestrator.dashboard.app import Dashboard, _cancel_job, _dash, _error, _json_object, _render
+from orchestrator.dashboard.app import Dashboard, _cancel_job, _dash, _error, _json_object, _not_json, _render
 from recorder.analysis.sweep_surface import HOWS
 
 DEFAULT_METRIC = "sharpe"
@@ -120,10 +120,36 @@ async def api_cancel(request: Request) -> Response:
     return await _cancel_job(request, d.sweeps, lambda key: _detail(d, key), sweepdata.FINAL, "sweep")
 
 
+async def api_resume(request: Request) -> Response:
+    """Run the variants of a sweep not yet recorded (cancelled, failed or abandoned), as
+    `tickbus sweep resume` does, on this dashboard's workers."""
+    d = _dash(request)
+    if (refused := _not_json(request)) is not None:
+        return refused
+    d.sweeps.tick()  # a job whose worker has just exited is seen done
+    entry = await run_in_threadpool(_detail, d, request.path_params["key"])
+    if entry is None or not entry.get("sweep_id"):
+        return _error("no such sweep in the runs database", 404)
+    if entry["status"] in sweepdata.LIVE:
+        return _error(f"sweep {entry['sweep_id']} is {entry['status']}: nothing to resume yet", 409)
+    if not entry.get("pending"):
+        return _error(f"sweep {entry['sweep_id']} has no variant left to run ({entry['status']})", 409)
+    job = d.sweeps.find(entry["sweep_id"])
+    if job is not None and job.state != "done":
+        return _error(f"sweep {entry['sweep_id']} is already {job.status} here", 409)
+    settings = {"resume": entry["sweep_id"], "runs_db": str(d.config.runs_db), "workers": d.config.max_concurrent}
+    job = d.sweeps.submit(settings, str(entry["name"]))
+    job.run_id = entry["sweep_id"]
+    job.save()
+    return JSONResponse({"key": entry["sweep_id"], "job_id": job.job_id, "status": job.status,
+                         "pending": entry["pending"], "url": f"/sweeps/{entry['sweep_id']}"}, status_code=202)
+
+
 ROUTES = [
     Route("/sweeps", sweeps_page), Route("/sweeps/{key:path}", sweep_page),
     Route("/api/sweeps", api_sweeps, methods=["GET"]), Route("/api/sweeps", api_launch, methods=["POST"]),
     Route("/api/sweeps/count", api_count, methods=["POST"]),
     Route("/api/sweeps/{key:path}/surface", api_surface), Route("/api/sweeps/{key:path}/cancel", api_cancel, methods=["POST"]),
+    Route("/api/sweeps/{key:path}/resume", api_resume, methods=["POST"]),
     Route("/api/sweeps/{key:path}", api_sweep),
 ]

@@ -2,7 +2,8 @@
 
 It is `tickbus sweep` (the same plan, phases, local worker pool, driver and runs.db records) with the
 dashboard's job files: JOB_DIR/settings.json holds the sweep's settings (as `tickbus sweep`
-takes them, the strategy as [spec, fixed params]); JOB_DIR/status.json names the sweep id as
+takes them, the strategy as [spec, fixed params]), or `resume` (a sweep id), `runs_db` and
+`workers` to finish one as `tickbus sweep resume` does; JOB_DIR/status.json names the sweep id as
 soon as the sweep row exists; JOB_DIR/result.json its final status. SIGTERM is the dashboard's
 cancel: the driver stops its workers and marks the sweep `cancelled` (`tickbus sweep resume`
 finishes it). The pool's workers carry a parent-death signal, so none outlives this process.
@@ -46,51 +47,58 @@ def settings_of(job_dir: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    from orchestrator.commands.sweep import DEFAULT_DB
-    from orchestrator.sweep import resources
     from orchestrator.errors import UsageError
-    from orchestrator.sweep import phases, plan as P
 
     job_dir = Path(argv[0])
     signalled: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda s, f: signalled.append(s))
     try:
-        plan = P.prepare(settings_of(job_dir), origin="the sweep's settings")
-    except UsageError as exc:
+        return _sweep(job_dir, settings_of(job_dir), signalled)
+    except UsageError as exc:  # before any variant ran: a new sweep records nothing
         write_json(job_dir / "result.json", {"run_id": None, "status": "failed", "error": str(exc)})
         return 2
-    try:
-        if signalled:
-            write_json(job_dir / "result.json", {"run_id": None, "status": "cancelled", "error": "cancelled before it started"})
-            return 130
+
+
+def _sweep(job_dir: Path, raw: dict[str, Any], signalled: list[int]) -> int:
+    """A new sweep, or with `resume: SWEEP_ID` the variants of one not yet recorded."""
+    from orchestrator.commands.sweep import DEFAULT_DB
+    from orchestrator.sweep import phases, plan as P, resources, store
+
+    resuming = raw.get("resume")
+    runs_db = str(raw.get("runs_db") or DEFAULT_DB)
+    with resources.runs_db(runs_db) as conn:  # (checked: a runs.db that cannot be recorded into is a UsageError)
+        if resuming:
+            info, plan = resources.resume_plan(conn, str(resuming), runs_db, workers=raw.get("workers"))
+        else:
+            plan = P.prepare(raw, origin="the sweep's settings")
         try:
+            if signalled:
+                write_json(job_dir / "result.json", {"run_id": None, "status": "cancelled", "error": "cancelled before it started"})
+                return 130
             search = resources.search_for(plan)  # --search tpe without Optuna: failed, nothing recorded
             executor = resources.executor(plan.settings)  # a Dask scheduler not reached: the same
-        except UsageError as exc:
-            write_json(job_dir / "result.json", {"run_id": None, "status": "failed", "error": str(exc)})
-            return 2
-        running = False
-        resender = _Resender(signalled)
-        try:
-            with resources.runs_db(str(plan.settings.get("runs_db") or DEFAULT_DB)) as conn:
-                sweep_id = phases.create(conn, plan)
+            running = False
+            resender = _Resender(signalled)
+            try:
+                if resuming:
+                    sweep_id = info.sweep_id
+                    store.restart(conn, sweep_id)
+                else:
+                    sweep_id = phases.create(conn, plan)
                 write_json(job_dir / "status.json", {"pid": os.getpid(), "run_id": sweep_id, "run_dir": None})
                 running = True  # from here on the sweep closes the executor
                 resender.start()
                 outcome = phases.run(plan, conn, sweep_id, executor, lambda total, done: None, search)
-        except UsageError as exc:
-            write_json(job_dir / "result.json", {"run_id": None, "status": "failed", "error": str(exc)})
-            return 2
+            finally:
+                resender.done.set()
+                if not running:
+                    executor.close(cancel=True)
         finally:
-            resender.done.set()
-            if not running:
-                executor.close(cancel=True)
-        write_json(job_dir / "result.json", {"run_id": sweep_id, "status": outcome.status, "error": outcome.error,
-                                             "elapsed_s": round(outcome.elapsed_s, 3), "ended": time.time()})
-        return {"completed": 0, "cancelled": 130}.get(outcome.status, 1)
-    finally:
-        plan.close()
+            plan.close()
+    write_json(job_dir / "result.json", {"run_id": sweep_id, "status": outcome.status, "error": outcome.error,
+                                         "elapsed_s": round(outcome.elapsed_s, 3), "ended": time.time()})
+    return {"completed": 0, "cancelled": 130}.get(outcome.status, 1)
 
 
 if __name__ == "__main__":

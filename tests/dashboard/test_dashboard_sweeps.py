@@ -1,7 +1,7 @@
 """Sweeps in the dashboard, over HTTP against a real server: the form's live count and checks (the
 CLI's), launching a sweep that runs like `tickbus sweep`, its list, table and heatmap (each cell
 the figure of the run it names), out-of-sample columns, cancelling one or stopping the dashboard
-under it (no process left), a sweep whose driver is gone, the record level and process layout of
+under it (no process left), resuming it, a sweep whose driver is gone, the record level and process layout of
 its variants, a Dask scheduler that cannot be reached."""
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def test_a_sweep_runs_and_its_heatmap_cells_are_its_runs(sweep_dashboard: Dashbo
     assert status == 409 and "already ended (completed)" in body["error"]
 
 
-def test_cancel_a_running_sweep_and_no_process_is_left(sweep_dashboard: Dashboard) -> None:
+def test_cancel_a_running_sweep_no_process_is_left_and_resume_it(sweep_dashboard: Dashboard) -> None:
     dash = sweep_dashboard
     status, body = dash.call("POST", "/api/sweeps", request(dash, {"period": "2:9:1"}, {"delay_ms": "10"}, workers="2"))
     assert status == 202
@@ -171,6 +171,24 @@ def test_cancel_a_running_sweep_and_no_process_is_left(sweep_dashboard: Dashboar
     while not (pid_gone(job_pid) and processes_with_env("TICKBUS_TEST_TAG", SWEEP_TAG) == [dash.pid]):
         assert time.monotonic() < deadline, f"left behind: {describe(set(processes_with_env('TICKBUS_TEST_TAG', SWEEP_TAG)) - {dash.pid})}"
         time.sleep(0.1)
+
+    # resumed here as `tickbus sweep resume` resumes it: only the variants left run
+    sweep_id, left = sweep["sweep_id"], sweep["pending"]
+    status, body = dash.call("POST", f"/api/sweeps/{sweep_id}/resume")
+    assert status == 202 and body["pending"] == left > 0, body
+    status, body = dash.call("POST", f"/api/sweeps/{sweep_id}/resume")
+    assert status == 409 and "already" in body["error"]  # one resume at a time
+    resumed = wait_sweep(dash, sweep_id, ("completed", "failed"), timeout=120)
+    assert (resumed["status"], resumed["completed"], resumed["failed"], resumed["pending"]) == ("completed", 8, 0, 0), resumed
+    conn = sqlite3.connect(dash.runs_db)
+    try:
+        runs = conn.execute("SELECT status, COUNT(*) FROM runs WHERE run_id LIKE ? GROUP BY status", (f"{sweep_id}_v%",)).fetchall()
+    finally:
+        conn.close()
+    assert runs == [("completed", 8)]  # each variant once: the cancelled ones' runs were replaced, none doubled
+    status, body = dash.call("POST", f"/api/sweeps/{sweep_id}/resume")
+    assert status == 409 and "no variant left" in body["error"]
+    assert dash.call("POST", "/api/sweeps/no-such-sweep/resume")[0] == 404
 
 
 def test_out_of_sample_columns_of_a_sweep_with_a_holdout(sweep_dashboard: Dashboard) -> None:

@@ -30,6 +30,26 @@
     });
   }
 
+  function bindResume(root) {
+    $$("button.resume", root).forEach((b) => {
+      b.onclick = async () => {
+        b.disabled = true;
+        b.textContent = "Resuming…";
+        const { ok, body } = await send("POST", `${sweepUrl(b.dataset.key)}/resume`);
+        if (ok) {
+          for (let i = 0; i < 100; i++) {  // until its worker has restarted it (at most 20 s)
+            const r = await api(sweepUrl(b.dataset.key));
+            if (r.ok && LIVE.includes(r.body.status)) break;
+            await new Promise((done) => setTimeout(done, 200));
+          }
+          return location.reload();
+        }
+        b.textContent = "not resumed";
+        tb.notice(`${b.dataset.key}: ${body.error || "could not resume"}`, "warn", true);
+      };
+    });
+  }
+
   const progressBar = (s) => {
     if (!s.variants) return "";
     const pct = Math.round(100 * (s.completed + s.failed) / s.variants);
@@ -170,6 +190,7 @@
     const labels = JSON.parse($("#metric-labels").textContent);
     let status = root.dataset.status, done = null, lastRefresh = 0, sortBy = null, sortDir = 1, table = null, peaks = new Set();
     bindCancel(root);
+    bindResume(root);
     $$("[data-ns]", root).forEach((e) => (e.textContent = started(e.dataset.ns)));
 
     function fillAxes(axes) {
