@@ -34,7 +34,7 @@ def entry(info: SweepInfo | None, job: Job | None) -> dict[str, Any]:
         assert job is not None
         e = {"sweep_id": None, "name": job.label, "status": job.status, "variants": None, "completed": 0, "failed": 0,
              "pending": None, "ts_start": int(job.created * 1e9), "ts_end": None, "wall_time_s": None,
-             "error": job_error, "spec": {}, "strategy": str(job.settings["strategies"][0][0]).rpartition(":")[2],
+             "error": job_error, "spec": {}, "strategy": str((job.settings.get("strategies") or [[""]])[0][0]).rpartition(":")[2],
              "grid": job.settings.get("grid") or {}}
     if job_error and not e.get("error"):
         e["error"] = job_error
