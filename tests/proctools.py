@@ -1,9 +1,10 @@
-"""Process checks shared by the multi-process test folders."""
+"""Process checks (and a free port) shared by the multi-process test folders."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 
@@ -69,3 +70,10 @@ def kill_hard(pid: int) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from proctools import free_port
 
 FINAL = ("completed", "failed", "cancelled")
 
@@ -73,12 +73,6 @@ STRATEGIES = textwrap.dedent('''
 ''')
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Dashboard:
     url: str
@@ -110,12 +104,16 @@ class Dashboard:
         return f"{self.strategies.resolve() / 'test_strats.py'}:Knobs"
 
     def wait(self, key: str, statuses: tuple[str, ...], timeout: float = 60.0) -> dict[str, Any]:
+        return self.wait_for(f"/api/runs/{key}", key, statuses, timeout)
+
+    def wait_for(self, path: str, what: str, statuses: tuple[str, ...], timeout: float) -> dict[str, Any]:
+        """GET `path` until its status is one of `statuses` (bounded)."""
         deadline = time.monotonic() + timeout
         while True:
-            run = self.get(f"/api/runs/{key}")
-            if run["status"] in statuses:
-                return run  # type: ignore[no-any-return]
-            assert time.monotonic() < deadline, f"{key} still {run['status']} after {timeout} s"
+            got = self.get(path)
+            if got["status"] in statuses:
+                return got  # type: ignore[no-any-return]
+            assert time.monotonic() < deadline, f"{what} still {got['status']} after {timeout} s"
             time.sleep(0.2)
 
 
@@ -159,13 +157,7 @@ SWEEP_TAG = f"dashboard-sweeps-{os.getpid()}"  # each pytest worker starts a swe
 
 
 def wait_sweep(dash: Dashboard, key: str, statuses: tuple[str, ...], timeout: float = 90.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        sweep = dash.get(f"/api/sweeps/{key}")
-        if sweep["status"] in statuses:
-            return sweep  # type: ignore[no-any-return]
-        assert time.monotonic() < deadline, f"sweep {key} still {sweep['status']} after {timeout} s"
-        time.sleep(0.2)
+    return dash.wait_for(f"/api/sweeps/{key}", f"sweep {key}", statuses, timeout)
 
 
 def pid_gone(pid: int) -> bool:

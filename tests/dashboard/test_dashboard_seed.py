@@ -10,7 +10,8 @@ import urllib.parse
 from pathlib import Path
 
 from components.sample_data import build_sample_secmaster
-from dashkit import free_port, serve
+from dashkit import serve
+from proctools import free_port
 from seedkit import futures_secmaster, require_seed, seed_dashboard, seed_run
 
 require_seed()

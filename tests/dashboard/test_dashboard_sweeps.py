@@ -19,8 +19,8 @@ import pytest
 
 from components.sample_data import build_sample_secmaster
 from orchestrator.dashboard.jobs import KILL_AFTER_S
-from dashkit import STRATEGIES, SWEEP_TAG, Dashboard, free_port, pid_gone, serve, wait_sweep
-from proctools import describe, processes_with_env
+from dashkit import STRATEGIES, SWEEP_TAG, Dashboard, pid_gone, serve, wait_sweep
+from proctools import describe, free_port, processes_with_env
 
 FIXED = {"long_only": True, "mode": "TREND", "size_class": "small", "delay_ms": "0", "crash_at": "0"}
 
