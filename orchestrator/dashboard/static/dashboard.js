@@ -78,19 +78,22 @@ const tb = (() => {
     for (const n of JSON.parse(sessionStorage.getItem("tb-notices") || "[]")) notice(n.text, n.kind);
   }
 
-  function bindCancel(root) {
-    $$("button.cancel", root).forEach((b) => {
+  // Buttons (`selector`) that POST to url(their data-key): disabled while it goes, saying `busy`;
+  // a refusal is said on the button (`refused`) and in a notice; `then(key)` follows success.
+  function bindPost(root, selector, { verb, busy, refused, url, then }) {
+    $$(selector, root).forEach((b) => {
       b.onclick = async () => {
         b.disabled = true;
-        b.textContent = "Cancelling…";
-        const { ok, body } = await send("POST", `${runUrl(b.dataset.key)}/cancel`);
-        if (!ok) {
-          b.textContent = "not cancelled";
-          notice(`${b.dataset.key}: ${body.error || "could not cancel"}`, "warn", true);
-        }
+        b.textContent = busy;
+        const { ok, body } = await send("POST", url(b.dataset.key));
+        if (ok) return then && then(b.dataset.key);
+        b.textContent = refused;
+        notice(`${b.dataset.key}: ${body.error || `could not ${verb}`}`, "warn", true);
       };
     });
   }
+  const bindCancel = (root) => bindPost(root, "button.cancel", {
+    verb: "cancel", busy: "Cancelling…", refused: "not cancelled", url: (key) => `${runUrl(key)}/cancel` });
 
   async function deleteRuns(keys) {
     const what = keys.length === 1 ? `run ${keys[0]}` : `${keys.length} runs`;
@@ -323,5 +326,5 @@ const tb = (() => {
     }
   }
 
-  return { FINAL, $, $$, esc, fmt, api, send, runUrl, notice, showKeptNotices, bindCancel, deleteRuns, runsPage, newRunPage };
+  return { FINAL, $, $$, esc, fmt, api, send, runUrl, notice, showKeptNotices, bindPost, bindCancel, deleteRuns, runsPage, newRunPage };
 })();

@@ -16,39 +16,18 @@
     : PCT_METRICS.includes(metric) ? `${fmt.num(100 * v, 1)}%` : fmt.num(v, Math.abs(v) >= 1000 ? 0 : 2));
   const started = (ns) => (ns ? new Date(Number(ns) / 1e6).toISOString().slice(0, 19).replace("T", " ") : "");
 
-  function bindCancel(root) {
-    $$("button.cancel", root).forEach((b) => {
-      b.onclick = async () => {
-        b.disabled = true;
-        b.textContent = "Cancelling…";
-        const { ok, body } = await send("POST", `${sweepUrl(b.dataset.key)}/cancel`);
-        if (!ok) {
-          b.textContent = "not cancelled";
-          tb.notice(`${b.dataset.key}: ${body.error || "could not cancel"}`, "warn", true);
-        }
-      };
-    });
-  }
-
-  function bindResume(root) {
-    $$("button.resume", root).forEach((b) => {
-      b.onclick = async () => {
-        b.disabled = true;
-        b.textContent = "Resuming…";
-        const { ok, body } = await send("POST", `${sweepUrl(b.dataset.key)}/resume`);
-        if (ok) {
-          for (let i = 0; i < 100; i++) {  // until its worker has restarted it (at most 20 s)
-            const r = await api(sweepUrl(b.dataset.key));
-            if (r.ok && LIVE.includes(r.body.status)) break;
-            await new Promise((done) => setTimeout(done, 200));
-          }
-          return location.reload();
-        }
-        b.textContent = "not resumed";
-        tb.notice(`${b.dataset.key}: ${body.error || "could not resume"}`, "warn", true);
-      };
-    });
-  }
+  const bindCancel = (root) => tb.bindPost(root, "button.cancel", {
+    verb: "cancel", busy: "Cancelling…", refused: "not cancelled", url: (key) => `${sweepUrl(key)}/cancel` });
+  const bindResume = (root) => tb.bindPost(root, "button.resume", {
+    verb: "resume", busy: "Resuming…", refused: "not resumed", url: (key) => `${sweepUrl(key)}/resume`,
+    then: async (key) => {
+      for (let i = 0; i < 100; i++) {  // until its worker has restarted it (at most 20 s)
+        const r = await api(sweepUrl(key));
+        if (r.ok && LIVE.includes(r.body.status)) break;
+        await new Promise((done) => setTimeout(done, 200));
+      }
+      location.reload();
+    } });
 
   const progressBar = (s) => {
     if (!s.variants) return "";
